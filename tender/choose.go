@@ -1,0 +1,106 @@
+// Package tender picks the backend that runs a launch plan and runs it.
+//
+// It is the one place that knows both backends: the CLI and runnc call
+// Choose and Run here, and neither backend imports the other.
+package tender
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/bobuhiro11/gokvm/kvm"
+	"golang.org/x/sys/unix"
+
+	"github.com/ntender/ntender/abi"
+)
+
+// Mode names a backend, or "auto" for the host's best one.
+type Mode string
+
+// Backends and the automatic choice.
+const (
+	ModeHVT  Mode = "hvt"
+	ModeSPT  Mode = "spt"
+	ModeAuto Mode = "auto"
+)
+
+// ParseMode checks a --mode value.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case ModeHVT, ModeSPT, ModeAuto:
+		return m, nil
+	}
+	return "", fmt.Errorf("invalid --mode %q: use hvt, spt or auto", s)
+}
+
+// kvmAPIVersion is the only KVM API version Linux has shipped since 2.6.22
+// and the one solo5-hvt requires.
+const kvmAPIVersion = 12
+
+// ProbeKVM checks that /dev/kvm opens read-write and offers what the hvt
+// backend needs: API version 12, user memory regions and the TSC frequency
+// query. It returns nil when KVM is usable, otherwise an error that says
+// why.
+func ProbeKVM() error {
+	f, err := os.OpenFile("/dev/kvm", os.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("opening /dev/kvm: %w", err)
+	}
+	defer f.Close()
+
+	fd := f.Fd()
+	v, err := kvm.GetAPIVersion(fd)
+	if err != nil {
+		return fmt.Errorf("reading the KVM API version: %w", err)
+	}
+	if v != kvmAPIVersion {
+		return fmt.Errorf("KVM API version is %d, ntender requires %d", v, kvmAPIVersion)
+	}
+	for _, c := range []kvm.Capability{kvm.CapUserMemory, kvm.CapGetTSCkHz} {
+		ok, err := kvm.CheckExtension(fd, c)
+		if err != nil {
+			return fmt.Errorf("checking KVM capability %v: %w", c, err)
+		}
+		if ok == 0 {
+			return fmt.Errorf("KVM lacks capability %v", c)
+		}
+	}
+	return nil
+}
+
+// ErrNoBackend is returned when no backend on this host can run the
+// unikernel.
+var ErrNoBackend = errors.New("no backend can run this unikernel")
+
+// Choice is the backend Choose picked and why.
+type Choice struct {
+	Mode   Mode
+	Reason string
+}
+
+// Choose picks the backend for a unikernel of the given target. A requested
+// mode other than auto is honoured when it can run the target; auto takes
+// hvt for hvt binaries and spt for spt binaries. probe reports whether KVM
+// is usable (ProbeKVM in production; tests pass their own).
+func Choose(requested Mode, target abi.Target, probe func() error) (Choice, error) {
+	switch target {
+	case abi.TargetHVT:
+		if requested == ModeSPT {
+			return Choice{}, fmt.Errorf("%w: an hvt unikernel cannot run under --mode=spt; build it for spt or use --mode=hvt", ErrNoBackend)
+		}
+		if err := probe(); err != nil {
+			return Choice{}, fmt.Errorf("%w: an hvt unikernel needs KVM, which is not usable here (%v)", ErrNoBackend, err)
+		}
+		return Choice{ModeHVT, "hvt unikernel and KVM is usable"}, nil
+	case abi.TargetSPT:
+		switch requested {
+		case ModeHVT:
+			return Choice{}, fmt.Errorf("%w: running an spt unikernel under --mode=hvt is not supported yet; use --mode=spt", ErrNoBackend)
+		case ModeSPT:
+			return Choice{ModeSPT, "requested with --mode=spt"}, nil
+		}
+		return Choice{ModeSPT, "spt unikernel"}, nil
+	}
+	return Choice{}, fmt.Errorf("%w: ABI target %d is neither hvt nor spt", ErrNoBackend, target)
+}
