@@ -54,14 +54,21 @@ type Device struct {
 
 // Segment is one PT_LOAD program header that the tender loads.
 type Segment struct {
+	// Index is the position of the program header in the ELF program
+	// header table.
+	Index  int
+	Offset uint64 // p_offset
 	Vaddr  uint64 // p_vaddr
 	Filesz uint64 // p_filesz
 	Memsz  uint64 // p_memsz
 	// Start and End are the page-aligned range [Start, End) the segment
 	// occupies after rounding p_vaddr down and p_vaddr+p_memsz up to p_align.
 	Start, End uint64
-	Prot       Prot
-	// Data holds the p_filesz bytes from the file.
+	// Prot is p_flags restricted to PF_R, PF_W and PF_X; never both
+	// write and exec.
+	Prot Prot
+	// Data holds the p_filesz bytes from the file. The bytes from Filesz
+	// to Memsz are zero in the guest.
 	Data []byte
 }
 

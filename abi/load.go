@@ -1,0 +1,183 @@
+package abi
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// MaxFileSize is the largest unikernel file Load and Parse accept (1 GiB).
+// Solo5 unikernels are a few MiB; the cap bounds the memory a hostile file
+// can make ntender allocate.
+const MaxFileSize = 1 << 30
+
+// Load reads the unikernel file at path, checks it with Parse and accepts
+// only the hvt and spt targets. The error is a *FormatError for a rejected
+// file and a wrapped *os.PathError when the file cannot be read.
+func Load(path string) (*Unikernel, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("loading unikernel: %w", err)
+	}
+	defer f.Close()
+
+	// Read one byte more than the cap so that an oversized file is
+	// detected without trusting Stat, which a FIFO or a growing file
+	// would defeat.
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("loading unikernel: reading %s: %w", path, err)
+	}
+	u, err := Parse(path, data)
+	if err != nil {
+		return nil, err
+	}
+	if u.Target != TargetHVT && u.Target != TargetSPT {
+		return nil, &FormatError{
+			Path:   path,
+			Kind:   ErrUnsupportedTarget,
+			Field:  "ABI1.abi_target",
+			Value:  uint64(u.Target),
+			Reason: fmt.Sprintf("Executable is for the %s target (%d), ntender runs only hvt and spt", u.Target, uint32(u.Target)),
+		}
+	}
+	return u, nil
+}
+
+// Parse checks data, the contents of the unikernel file named path, and
+// returns the unikernel it describes. path is used only in error messages.
+// The returned segments refer to data, which the caller must not modify
+// afterwards.
+//
+// The checks follow the Solo5 hvt and spt tenders, in their order:
+//   - the ELF header (x86_64 little-endian ELF64 ET_EXEC) and program
+//     header table;
+//   - the ABI1 note, which must hold the full 16-byte struct abi1_info;
+//     for the hvt and spt targets the ABI version must be 1 (Solo5 v0.6,
+//     v0.7) or 2 (v0.8 and later), other targets are accepted as they are;
+//   - the MFT1 note and the tenders' manifest validation, plus the rules
+//     of solo5-elftool gen-manifest: entries after 0 are BLOCK_BASIC or
+//     NET_BASIC with unique, non-empty alphanumeric names, so at most 63
+//     devices;
+//   - e_entry at or above GuestMinBase;
+//   - every PT_LOAD with p_filesz > 0, as the v0.8 and later loader does;
+//   - e_entry inside an executable segment, which the tenders do not check.
+//
+// Checks that need the guest memory size are in CheckFits.
+func Parse(path string, data []byte) (*Unikernel, error) {
+	h, phdrs, err := parseHeaders(path, data)
+	if err != nil {
+		return nil, err
+	}
+
+	abi, err := readABI1(path, data, phdrs, true)
+	if err != nil {
+		return nil, err
+	}
+	if (abi.Target == TargetHVT || abi.Target == TargetSPT) && abi.Version != 1 && abi.Version != 2 {
+		return nil, &FormatError{
+			Path:   path,
+			Kind:   ErrUnsupportedABIVersion,
+			Field:  "ABI1.abi_version",
+			Value:  uint64(abi.Version),
+			Reason: fmt.Sprintf("%s %d (ntender supports 1 and 2)", ErrUnsupportedABIVersion, abi.Version),
+		}
+	}
+
+	entries, err := readManifestNote(path, data, phdrs)
+	if err != nil {
+		return nil, err
+	}
+	devices, err := checkDevices(path, entries)
+	if err != nil {
+		return nil, err
+	}
+
+	if h.entry < GuestMinBase {
+		return nil, invalidExecutable(path, "e_entry", h.entry,
+			"e_entry %#x does not fall within the memory allocation range (below %#x)",
+			h.entry, GuestMinBase)
+	}
+	segments, kernelEnd, err := parseSegments(path, data, phdrs)
+	if err != nil {
+		return nil, err
+	}
+	if !entryIsExecutable(h.entry, segments) {
+		return nil, invalidExecutable(path, "e_entry", h.entry,
+			"e_entry %#x is not inside an executable PT_LOAD segment", h.entry)
+	}
+
+	return &Unikernel{
+		Path:            path,
+		Target:          abi.Target,
+		ABIVersion:      abi.Version,
+		Entry:           h.entry,
+		KernelEnd:       kernelEnd,
+		Segments:        segments,
+		Devices:         devices,
+		ManifestEntries: len(entries),
+	}, nil
+}
+
+// entryIsExecutable reports whether entry lies in the file-backed bytes of
+// a segment with PF_X.
+func entryIsExecutable(entry uint64, segments []Segment) bool {
+	for _, s := range segments {
+		if s.Prot&ProtExec != 0 && entry >= s.Vaddr && entry-s.Vaddr < s.Filesz {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckFits checks that the unikernel fits in a guest memory of memSize
+// bytes, with the checks and order of the Solo5 elf_load: e_entry below
+// memSize, then for each segment p_vaddr below memSize, p_vaddr+p_filesz
+// and the aligned end at most memSize. For hvt, memSize is the
+// guest-visible size (without the net ring); for spt, the --mem size.
+// The error is a *FormatError of kind ErrDoesNotFit.
+func (u *Unikernel) CheckFits(memSize uint64) error {
+	doesNotFit := func(field string, value uint64, format string, args ...any) error {
+		return &FormatError{
+			Path:  u.Path,
+			Kind:  ErrDoesNotFit,
+			Field: field,
+			Value: value,
+			Reason: "invalid executable: " + fmt.Sprintf(format, args...) +
+				fmt.Sprintf("; guest memory is %d bytes, give the guest more memory", memSize),
+		}
+	}
+	if u.Entry >= memSize {
+		return doesNotFit("e_entry", u.Entry,
+			"e_entry %#x does not fall within the memory allocation range", u.Entry)
+	}
+	for _, s := range u.Segments {
+		field := fmt.Sprintf("phdr[%d].p_vaddr", s.Index)
+		if s.Vaddr >= memSize {
+			return doesNotFit(field, s.Vaddr,
+				"phdr[%d] program file segment at %#x falls outside of valid range", s.Index, s.Vaddr)
+		}
+		// Parse has checked that p_vaddr + p_filesz does not overflow.
+		if s.Vaddr+s.Filesz > memSize {
+			return doesNotFit(field, s.Vaddr,
+				"phdr[%d] program file segment ending at %#x falls outside of valid range",
+				s.Index, s.Vaddr+s.Filesz)
+		}
+		if s.End > memSize {
+			return doesNotFit(field, s.Vaddr,
+				"phdr[%d] program memory segment ending at %#x falls outside of valid range",
+				s.Index, s.End)
+		}
+	}
+	return nil
+}
+
+// Device returns the manifest device called name.
+func (u *Unikernel) Device(name string) (Device, bool) {
+	for _, d := range u.Devices {
+		if d.Name == name {
+			return d, true
+		}
+	}
+	return Device{}, false
+}
