@@ -94,6 +94,19 @@ const (
 	HaltExitStatus = 8
 )
 
+// Layout of the trap frame a HALT cookie points to after a guest CPU
+// exception: seven u64.
+const (
+	TrapFrameSize   = 56
+	TrapFrameCR2    = 0
+	TrapFrameEC     = 8
+	TrapFrameRIP    = 16
+	TrapFrameCS     = 24
+	TrapFrameRFLAGS = 32
+	TrapFrameRSP    = 40
+	TrapFrameSS     = 48
+)
+
 // Result is solo5_result_t, the status the guest receives from a call.
 type Result int32
 
@@ -132,8 +145,11 @@ const (
 	ManifestVersion    = 1
 	ManifestMaxEntries = 64 // including the reserved entry 0
 	ManifestHeaderSize = 8
-	ManifestEntrySize  = 104
-	ManifestNameSize   = 68 // including the NUL, so names are at most 67 bytes
+	// Offsets in struct mft: version u32, entries u32, then the entries.
+	ManifestVersionOffset = 0
+	ManifestEntriesOffset = 4
+	ManifestEntrySize     = 104
+	ManifestNameSize      = 68 // including the NUL, so names are at most 67 bytes
 
 	EntryName          = 0
 	EntryType          = 68

@@ -153,3 +153,66 @@ func invalidManifest(path, field string, value uint64, format string, args ...an
 		Reason: ErrInvalidManifest.Error() + ": " + fmt.Sprintf(format, args...),
 	}
 }
+
+// Attachment is the host side of one attached device: the values the
+// tender fills into its manifest entry. Block fields apply to BLOCK_BASIC
+// entries and net fields to NET_BASIC entries; the others are ignored.
+type Attachment struct {
+	// Capacity is the block device size in bytes.
+	Capacity uint64
+	// BlockSize is the sector size in bytes (512 unless set).
+	BlockSize uint16
+	// MAC is the guest's Ethernet address.
+	MAC [6]byte
+	// MTU excludes the 14-byte Ethernet header.
+	MTU uint16
+	// HostFD is the host file descriptor of the backing file or tap.
+	// spt guests pass it to read, write, pread64 and pwrite64; hvt guests
+	// ignore it.
+	HostFD int
+}
+
+// ManifestSize returns the size in bytes of the struct mft that
+// MarshalManifest returns.
+func (u *Unikernel) ManifestSize() int {
+	return ManifestHeaderSize + u.ManifestEntries*ManifestEntrySize
+}
+
+// MarshalManifest returns the struct mft the tender copies into guest
+// memory: version 1, the reserved entry 0, then one entry per device.
+// Entries whose index is a key of att are marked attached and filled with
+// its values. Name bytes after the NUL are zero, unlike the file's note,
+// which the Solo5 tenders copy verbatim.
+func (u *Unikernel) MarshalManifest(att map[int]Attachment) []byte {
+	out := make([]byte, u.ManifestSize())
+	le := binary.LittleEndian
+	le.PutUint32(out[ManifestVersionOffset:], ManifestVersion)
+	le.PutUint32(out[ManifestEntriesOffset:], uint32(u.ManifestEntries))
+	entry := func(i int) []byte {
+		return out[ManifestHeaderSize+i*ManifestEntrySize:][:ManifestEntrySize]
+	}
+	le.PutUint32(entry(0)[EntryType:], uint32(DeviceReservedFirst))
+
+	for _, d := range u.Devices {
+		e := entry(d.Index)
+		copy(e[EntryName:EntryName+ManifestNameSize-1], d.Name)
+		le.PutUint32(e[EntryType:], uint32(d.Type))
+		a, ok := att[d.Index]
+		if !ok {
+			continue
+		}
+		switch d.Type {
+		case DeviceBlockBasic:
+			le.PutUint64(e[EntryBlockCapacity:], a.Capacity)
+			le.PutUint16(e[EntryBlockSize:], a.BlockSize)
+		case DeviceNetBasic:
+			copy(e[EntryNetMAC:EntryNetMAC+6], a.MAC[:])
+			le.PutUint16(e[EntryNetMTU:], a.MTU)
+		}
+		// The C field is an int in a union with a pointer; the upper four
+		// bytes stay zero.
+		le.PutUint32(e[EntryHostFd:], uint32(int32(a.HostFD)))
+		e[EntryAttached] = 1
+	}
+	return out
+}
