@@ -94,14 +94,18 @@ func OpenTap(dev abi.Device, iface string, mac net.HardwareAddr) (*Net, error) {
 }
 
 // checkInterfaceUp returns ErrInterfaceNotFound or ErrInterfaceDown, with
-// the interface name and the fix, unless iface exists and is up or running.
+// the interface name and the fix, unless iface exists and is up or running,
+// the condition the upstream tenders check.
 func checkInterfaceUp(iface string) error {
-	ifi, err := net.InterfaceByName(iface)
-	if err != nil {
-		return fmt.Errorf("%s: %w (create it first, for example with "+
-			"'ip tuntap add %s mode tap'): %w", iface, ErrInterfaceNotFound, iface, err)
+	ifr, err := ifaceIoctl(iface, unix.SIOCGIFFLAGS)
+	if errors.Is(err, unix.ENODEV) {
+		return fmt.Errorf("%s: %w (create it first, for example with 'ip tuntap add %s mode tap')",
+			iface, ErrInterfaceNotFound, iface)
 	}
-	if ifi.Flags&(net.FlagUp|net.FlagRunning) == 0 {
+	if err != nil {
+		return fmt.Errorf("%s: reading the interface flags (SIOCGIFFLAGS): %w", iface, err)
+	}
+	if ifr.Uint16()&(unix.IFF_UP|unix.IFF_RUNNING) == 0 {
 		return fmt.Errorf("%s: %w (bring it up, for example with 'ip link set %s up')",
 			iface, ErrInterfaceDown, iface)
 	}
@@ -128,6 +132,10 @@ func openTapFd(iface string) (int, error) {
 		if errors.Is(err, unix.EINVAL) {
 			return -1, fmt.Errorf("%s: %w (TUNSETIFF: %w)", iface, ErrNotTap, err)
 		}
+		if errors.Is(err, unix.EBUSY) {
+			return -1, fmt.Errorf("%s: the tap is attached to another process (TUNSETIFF: %w)",
+				iface, err)
+		}
 		return -1, fmt.Errorf("%s: attaching to the tap (TUNSETIFF): %w", iface, err)
 	}
 	if got := ifr.Name(); got != iface {
@@ -140,20 +148,30 @@ func openTapFd(iface string) (int, error) {
 // interfaceMTU returns the MTU of iface with SIOCGIFMTU, as the upstream
 // tenders from v0.10.0 on do.
 func interfaceMTU(iface string) (int, error) {
-	sock, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	ifr, err := ifaceIoctl(iface, unix.SIOCGIFMTU)
 	if err != nil {
-		return 0, fmt.Errorf("%s: opening a socket for SIOCGIFMTU: %w", iface, err)
-	}
-	defer unix.Close(sock)
-
-	ifr, err := unix.NewIfreq(iface)
-	if err != nil {
-		return 0, fmt.Errorf("%s: invalid interface name: %w", iface, err)
-	}
-	if err := unix.IoctlIfreq(sock, unix.SIOCGIFMTU, ifr); err != nil {
 		return 0, fmt.Errorf("%s: reading the MTU (SIOCGIFMTU): %w", iface, err)
 	}
 	return int(int32(ifr.Uint32())), nil
+}
+
+// ifaceIoctl runs the interface ioctl req for iface on a throwaway AF_INET
+// socket in the calling thread's network namespace and returns the result.
+func ifaceIoctl(iface string, req uint) (*unix.Ifreq, error) {
+	ifr, err := unix.NewIfreq(iface)
+	if err != nil {
+		return nil, fmt.Errorf("invalid interface name: %w", err)
+	}
+	sock, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening a socket for interface ioctls: %w", err)
+	}
+	defer unix.Close(sock)
+
+	if err := unix.IoctlIfreq(sock, req, ifr); err != nil {
+		return nil, err
+	}
+	return ifr, nil
 }
 
 // MaxFrameSize returns the largest frame Write accepts: the MTU plus the

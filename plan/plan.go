@@ -43,9 +43,10 @@ func Build(opts *Options) (*Plan, error) {
 		// abi errors already name the file and the failed check.
 		return nil, err
 	}
-	cmdline, err := joinCmdline(opts.Args)
+	cmdline, err := abi.Cmdline(opts.Args)
 	if err != nil {
-		return nil, err
+		return nil, &UsageError{Msg: fmt.Sprintf("%v: the guest arguments join to %d characters",
+			err, len(strings.Join(opts.Args, " "))), Err: err}
 	}
 	if err := checkFlags(u, opts); err != nil {
 		return nil, err
@@ -60,19 +61,6 @@ func Build(opts *Options) (*Plan, error) {
 		return nil, err
 	}
 	return p, nil
-}
-
-// joinCmdline joins the guest arguments with single spaces, as the upstream
-// tenders do, without quoting.
-//
-// TODO: replace with abi.Cmdline when the abi package provides it.
-func joinCmdline(args []string) (string, error) {
-	cmdline := strings.Join(args, " ")
-	if len(cmdline) > abi.CmdlineSize-1 {
-		return "", usageErrorf("Guest command line too long (max=%d characters): "+
-			"the guest arguments join to %d characters", abi.CmdlineSize-1, len(cmdline))
-	}
-	return cmdline, nil
 }
 
 // checkFlags returns a UsageError for the first device flag, in the order
