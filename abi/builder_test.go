@@ -40,9 +40,9 @@ func goodSpec(target Target, version uint32, devices ...ManifestEntry) testSpec 
 	return testSpec{
 		entry: testEntry,
 		segments: []testSegment{
-			{typ: ptLoad, flags: 5, vaddr: 0x100000, filesz: 0x1000, memsz: 0x1000, align: 0x1000},
-			{typ: ptLoad, flags: 4, vaddr: 0x101000, filesz: 0x800, memsz: 0x800, align: 0x1000},
-			{typ: ptLoad, flags: 6, vaddr: 0x102000, filesz: 0x100, memsz: 0x1000, align: 0x1000},
+			{typ: ptLoad, flags: 5, vaddr: 0x100000, filesz: 0x100, memsz: 0x100, align: 0x1000},
+			{typ: ptLoad, flags: 4, vaddr: 0x101000, filesz: 0x80, memsz: 0x80, align: 0x1000},
+			{typ: ptLoad, flags: 6, vaddr: 0x102000, filesz: 0x40, memsz: 0x1000, align: 0x1000},
 			{typ: ptLoad, flags: 4, vaddr: 0, filesz: 0, memsz: 0, align: 0x1000},
 			{typ: ptLoad, flags: 6, vaddr: 0x103000, filesz: 0, memsz: 0x5000, align: 0x1000},
 		},
@@ -60,8 +60,8 @@ func v1Spec(devices ...ManifestEntry) testSpec {
 	return testSpec{
 		entry: testEntry,
 		segments: []testSegment{
-			{typ: ptLoad, flags: 5, vaddr: 0x100000, filesz: 0x2000, memsz: 0x2000, align: 0x1000},
-			{typ: ptLoad, flags: 6, vaddr: 0x102000, filesz: 0x100, memsz: 0x4000, align: 0x1000},
+			{typ: ptLoad, flags: 5, vaddr: 0x100000, filesz: 0x1200, memsz: 0x1200, align: 0x1000},
+			{typ: ptLoad, flags: 6, vaddr: 0x102000, filesz: 0x40, memsz: 0x4000, align: 0x1000},
 		},
 		notes: [][]byte{
 			abi1Note(TargetHVT, 1),

@@ -15,18 +15,9 @@ const MaxFileSize = 1 << 30
 // only the hvt and spt targets. The error is a *FormatError for a rejected
 // file and a wrapped *os.PathError when the file cannot be read.
 func Load(path string) (*Unikernel, error) {
-	f, err := os.Open(path)
+	data, err := readFileCapped(path, MaxFileSize)
 	if err != nil {
-		return nil, fmt.Errorf("loading unikernel: %w", err)
-	}
-	defer f.Close()
-
-	// Read one byte more than the cap so that an oversized file is
-	// detected without trusting Stat, which a FIFO or a growing file
-	// would defeat.
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("loading unikernel: reading %s: %w", path, err)
+		return nil, err
 	}
 	u, err := Parse(path, data)
 	if err != nil {
@@ -42,6 +33,33 @@ func Load(path string) (*Unikernel, error) {
 		}
 	}
 	return u, nil
+}
+
+// readFileCapped reads the file at path, rejecting files larger than limit
+// bytes before reading them where Stat gives a size, and while reading
+// otherwise (a FIFO, or a file that grows).
+func readFileCapped(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("loading unikernel: %w", err)
+	}
+	defer f.Close()
+
+	tooLarge := func(size int64) error {
+		return invalidExecutable(path, "", uint64(size),
+			"file size %d exceeds the maximum of %d bytes", size, limit)
+	}
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > limit {
+		return nil, tooLarge(fi.Size())
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("loading unikernel: reading %s: %w", path, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, tooLarge(int64(len(data)))
+	}
+	return data, nil
 }
 
 // Parse checks data, the contents of the unikernel file named path, and
@@ -180,4 +198,10 @@ func (u *Unikernel) Device(name string) (Device, bool) {
 		}
 	}
 	return Device{}, false
+}
+
+// ReadFile reads a unikernel file with the MaxFileSize cap of Load, for
+// callers that use ReadABI or ReadManifest.
+func ReadFile(path string) ([]byte, error) {
+	return readFileCapped(path, MaxFileSize)
 }
