@@ -1,0 +1,38 @@
+// Package launcher hands a prepared spt launch to a fresh process image of
+// ntender, where a C constructor turns the process into the guest before
+// the Go runtime starts.
+//
+// The Go runtime cannot host an spt guest: it runs several threads, keeps
+// fds and signal handlers of its own, and maps memory wherever it likes.
+// So the Go side of ntender prepares everything (guest segments, boot
+// info, manifest, command line, the seccomp filter as BPF) and encodes it
+// as an Image. Exec writes the image to a sealed memfd, clears FD_CLOEXEC
+// on that memfd and on the fds the guest keeps, and execve()s the ntender
+// executable with the environment variable EnvVar naming the memfd. The
+// constructor in launcher.c sees the variable in the new process, closes
+// every other fd above 2, maps guest memory at the ELF's addresses, copies
+// the segments and boot area, applies the segment protections, sets
+// no_new_privs, installs the filter and jumps to the entry point. execve
+// keeps the pid, so the guest's exit status or fatal signal becomes the
+// status of the ntender process, as with the upstream solo5-spt tender.
+//
+// Any binary that imports this package (directly or through seccompmode)
+// links the constructor. Without EnvVar in its environment the constructor
+// does nothing.
+//
+// Security: the constructor trusts nothing it reads. It accepts only a
+// sealed memfd, checks every offset, size, address and protection in the
+// image, and reports a malformed image with one line on stderr and exit
+// status 1. A user who sets EnvVar by hand can only run code of their own
+// choosing in their own process, which they could do anyway.
+package launcher
+
+/*
+#cgo CFLAGS: -O2 -Wall -Wextra -Werror -fno-strict-aliasing
+#include "image.h"
+*/
+import "C"
+
+// EnvVar is the environment variable whose value is the decimal number of
+// the memfd that holds the launch image.
+const EnvVar = "NTENDER_SPT_LAUNCH"
