@@ -1,0 +1,323 @@
+package vmm
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+
+	seccomp "github.com/seccomp/libseccomp-golang"
+	"golang.org/x/sys/unix"
+)
+
+// Rule is one entry of a seccomp policy: a system call, the argument
+// values it is allowed with, and why the tender needs it.
+type Rule struct {
+	Syscall string
+	// Alts lists alternative argument constraints: the call matches when
+	// every condition of one alternative holds. No alternatives means any
+	// arguments.
+	Alts [][]Cond
+	// Errno, when not 0, makes the call fail with this errno instead of
+	// allowing it. It is for calls that glibc tries and can do without.
+	Errno  syscall.Errno
+	Reason string
+}
+
+// Cond constrains one system call argument: (arg & Mask) == Value, with
+// Mask 0 meaning the whole 64-bit value.
+type Cond struct {
+	Arg   uint
+	Value uint64
+	Mask  uint64
+}
+
+func (c Cond) String() string {
+	if c.Mask != 0 {
+		return fmt.Sprintf("arg%d&%#x == %#x", c.Arg, c.Mask, c.Value)
+	}
+	return fmt.Sprintf("arg%d == %#x", c.Arg, c.Value)
+}
+
+// eq returns one alternative per value of argument arg.
+func eq(arg uint, values ...int) [][]Cond {
+	alts := make([][]Cond, 0, len(values))
+	for _, v := range values {
+		alts = append(alts, []Cond{{Arg: arg, Value: uint64(v)}})
+	}
+	return alts
+}
+
+// Thread creation flags. glibc's pthread_create passes cloneFlagsPthread;
+// the Go runtime passes cloneFlagsGo when it creates threads itself
+// (programs without cgo). Neither contains CLONE_NEWUSER or other
+// namespace flags, and a fork (flags SIGCHLD) matches neither.
+const (
+	cloneFlagsGo = unix.CLONE_VM | unix.CLONE_FS | unix.CLONE_FILES |
+		unix.CLONE_SIGHAND | unix.CLONE_SYSVSEM | unix.CLONE_THREAD
+	cloneFlagsPthread = cloneFlagsGo | unix.CLONE_SETTLS |
+		unix.CLONE_PARENT_SETTID | unix.CLONE_CHILD_CLEARTID
+)
+
+// policyFds are the file descriptors the policy pins arguments to.
+type policyFds struct {
+	VCPU int
+	// Reads are fds read(2) may use: taps and eventfds.
+	Reads []int
+	// Writes are fds write(2) may use: stdout, stderr, taps, eventfds.
+	Writes []int
+	// Blocks are the block devices' fds, for pread64 and pwrite64.
+	Blocks []int
+	// Epolls are epoll fds: the POLL hypercall's set and the Go runtime's
+	// network poller.
+	Epolls []int
+	Timer  int
+	// Closes are the fds the tender closes after the guest ends.
+	Closes []int
+	PID    int
+}
+
+// hvtPolicy returns the seccomp policy for the running hvt tender: the
+// vCPU loop, the devices and the Go runtime, and nothing else.
+func hvtPolicy(f policyFds) []Rule {
+	vcpuIoctls := [][]Cond{
+		{{Arg: 0, Value: uint64(f.VCPU)}, {Arg: 1, Value: kvmRunIoctl}},
+		{{Arg: 0, Value: uint64(f.VCPU)}, {Arg: 1, Value: kvmGetRegsIoctl}},
+	}
+	return []Rule{
+		{Syscall: "ioctl", Alts: vcpuIoctls,
+			Reason: "KVM_RUN on the vCPU, and KVM_GET_REGS for the " +
+				"instruction pointer in error messages"},
+		{Syscall: "read", Alts: eq(0, f.Reads...),
+			Reason: "NET_READ and the ring on taps; eventfds of the ring " +
+				"and of the Go network poller"},
+		{Syscall: "write", Alts: eq(0, f.Writes...),
+			Reason: "console (stdout), messages (stderr), NET_WRITE on " +
+				"taps, eventfd wake-ups"},
+		{Syscall: "pread64", Alts: eq(0, f.Blocks...),
+			Reason: "BLOCK_READ on block devices"},
+		{Syscall: "pwrite64", Alts: eq(0, f.Blocks...),
+			Reason: "BLOCK_WRITE on block devices"},
+		{Syscall: "epoll_pwait", Alts: eq(0, f.Epolls...),
+			Reason: "POLL hypercall; Go network poller"},
+		{Syscall: "timerfd_settime", Alts: eq(0, f.Timer),
+			Reason: "POLL hypercall timeout"},
+		{Syscall: "clock_gettime",
+			Reason: "WALLTIME and POLL when the vDSO falls back to the " +
+				"system call"},
+		{Syscall: "close", Alts: eq(0, f.Closes...),
+			Reason: "closing devices and KVM fds after the guest ends"},
+		{Syscall: "futex", Reason: "Go runtime: locks and thread parking"},
+		{Syscall: "mmap",
+			Alts: [][]Cond{{{Arg: 2, Mask: unix.PROT_EXEC, Value: 0}}},
+			Reason: "Go runtime heap and glibc thread stacks, never " +
+				"executable"},
+		{Syscall: "munmap", Reason: "Go runtime and glibc memory release"},
+		{Syscall: "madvise", Reason: "Go runtime scavenger"},
+		{Syscall: "mprotect",
+			Alts:   eq(2, unix.PROT_READ|unix.PROT_WRITE),
+			Reason: "glibc thread stacks (guard page), read-write only"},
+		{Syscall: "rt_sigprocmask", Reason: "Go runtime signal masks"},
+		{Syscall: "rt_sigreturn", Reason: "return from Go signal handlers"},
+		{Syscall: "sigaltstack", Reason: "Go runtime: new threads' signal " +
+			"stacks"},
+		{Syscall: "clone", Alts: eq(0, cloneFlagsPthread, cloneFlagsGo),
+			Reason: "Go runtime: new threads (threads only, no fork or " +
+				"namespaces)"},
+		{Syscall: "gettid", Reason: "Go runtime: new threads' ids"},
+		{Syscall: "nanosleep", Reason: "Go runtime: usleep"},
+		{Syscall: "sched_yield", Reason: "Go runtime: osyield in spin " +
+			"locks"},
+		{Syscall: "getpid", Reason: "Go runtime: preemption signals " +
+			"(tgkill needs the pid)"},
+		{Syscall: "tgkill", Alts: eq(0, f.PID),
+			Reason: "Go runtime preemption; waking the vCPU on a signal, " +
+				"only threads of this process"},
+		{Syscall: "exit", Reason: "thread exit"},
+		{Syscall: "exit_group", Reason: "process exit"},
+		{Syscall: "clone3", Errno: unix.ENOSYS,
+			Reason: "glibc tries clone3 first; its flags are in memory, " +
+				"so ENOSYS makes it fall back to clone"},
+		{Syscall: "rseq", Errno: unix.ENOSYS,
+			Reason: "glibc registers rseq in new threads and runs " +
+				"without it"},
+		{Syscall: "set_robust_list", Errno: unix.ENOSYS,
+			Reason: "glibc registers robust futexes in new threads; the " +
+				"tender uses none"},
+	}
+}
+
+// FormatPolicy renders rules as text, one system call per line followed by
+// its argument constraints and reason.
+func FormatPolicy(rules []Rule) string {
+	var b strings.Builder
+	b.WriteString("seccomp filter (default action: kill the process)\n")
+	for _, r := range rules {
+		action := "allow"
+		if r.Errno != 0 {
+			action = "fail with " + errnoName(r.Errno)
+		}
+		fmt.Fprintf(&b, "%-16s %s", r.Syscall, action)
+		if len(r.Alts) > 0 {
+			alts := make([]string, len(r.Alts))
+			for i, alt := range r.Alts {
+				conds := make([]string, len(alt))
+				for j, c := range alt {
+					conds[j] = c.String()
+				}
+				alts[i] = strings.Join(conds, " && ")
+			}
+			fmt.Fprintf(&b, " if %s", strings.Join(alts, " || "))
+		}
+		fmt.Fprintf(&b, "\n    # %s\n", r.Reason)
+	}
+	return b.String()
+}
+
+func errnoName(e syscall.Errno) string {
+	if name := unix.ErrnoName(e); name != "" {
+		return name
+	}
+	return strconv.Itoa(int(e))
+}
+
+// buildFilter compiles rules with libseccomp. The default action kills the
+// whole process, so that a violation ends with SIGSYS (status 159) and not
+// with one thread silently gone. libseccomp-golang sets TSYNC on every new
+// filter, so Load applies it to all threads of the process.
+func buildFilter(rules []Rule) (*seccomp.ScmpFilter, error) {
+	filter, err := seccomp.NewFilter(seccomp.ActKillProcess)
+	if err != nil {
+		return nil, fmt.Errorf("creating the seccomp filter: %w", err)
+	}
+	if err := filter.SetNoNewPrivsBit(true); err != nil {
+		filter.Release()
+		return nil, fmt.Errorf("setting no_new_privs: %w", err)
+	}
+
+	for _, r := range rules {
+		if err := addRule(filter, r); err != nil {
+			filter.Release()
+			return nil, err
+		}
+	}
+	return filter, nil
+}
+
+func addRule(filter *seccomp.ScmpFilter, r Rule) error {
+	call, err := seccomp.GetSyscallFromName(r.Syscall)
+	if err != nil {
+		return fmt.Errorf("seccomp rule for %s: %w", r.Syscall, err)
+	}
+	action := seccomp.ActAllow
+	if r.Errno != 0 {
+		action = seccomp.ActErrno.SetReturnCode(int16(r.Errno))
+	}
+
+	if len(r.Alts) == 0 {
+		if err := filter.AddRuleExact(call, action); err != nil {
+			return fmt.Errorf("seccomp rule for %s: %w", r.Syscall, err)
+		}
+		return nil
+	}
+	for _, alt := range r.Alts {
+		conds := make([]seccomp.ScmpCondition, 0, len(alt))
+		for _, c := range alt {
+			var sc seccomp.ScmpCondition
+			if c.Mask != 0 {
+				sc, err = seccomp.MakeCondition(c.Arg,
+					seccomp.CompareMaskedEqual, c.Mask, c.Value)
+			} else {
+				sc, err = seccomp.MakeCondition(c.Arg,
+					seccomp.CompareEqual, c.Value)
+			}
+			if err != nil {
+				return fmt.Errorf("seccomp rule for %s (%v): %w",
+					r.Syscall, c, err)
+			}
+			conds = append(conds, sc)
+		}
+		if err := filter.AddRuleConditionalExact(call, action,
+			conds); err != nil {
+			return fmt.Errorf("seccomp rule for %s: %w", r.Syscall, err)
+		}
+	}
+	return nil
+}
+
+// installFilter loads rules into the kernel for every thread of the
+// process. It cannot be undone.
+func installFilter(rules []Rule) error {
+	filter, err := buildFilter(rules)
+	if err != nil {
+		return err
+	}
+	defer filter.Release()
+	if err := filter.Load(); err != nil {
+		return fmt.Errorf("loading the seccomp filter: %w", err)
+	}
+	return nil
+}
+
+// exportBPF returns the classic BPF program libseccomp generates for
+// rules, as an array of struct sock_filter (8 bytes per instruction).
+func exportBPF(rules []Rule) ([]byte, error) {
+	filter, err := buildFilter(rules)
+	if err != nil {
+		return nil, err
+	}
+	defer filter.Release()
+	b, err := filter.ExportBPFMem()
+	if err != nil {
+		return nil, fmt.Errorf("exporting the seccomp filter: %w", err)
+	}
+	return b, nil
+}
+
+// anonFds returns the open fds of this process whose /proc/self/fd link
+// is anon_inode:[kind], such as "eventfd" or "eventpoll". The policy uses
+// it to find the Go runtime's own network poller fds, which the runtime
+// does not expose.
+func anonFds(kind string) ([]int, error) {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return nil, fmt.Errorf("listing open fds: %w", err)
+	}
+	want := "anon_inode:[" + kind + "]"
+	var fds []int
+	for _, e := range entries {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		link, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
+		if err == nil && link == want {
+			fds = append(fds, fd)
+		}
+	}
+	slices.Sort(fds)
+	return fds, nil
+}
+
+// startNetpoller makes the Go runtime create its network poller (an epoll
+// fd and an eventfd) now, before the filter, which forbids epoll_create1
+// and eventfd2. Opening a pipe as an *os.File registers it with the poller.
+func startNetpoller() error {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("starting the Go network poller: %w", err)
+	}
+	r.Close()
+	w.Close()
+	return nil
+}
+
+// writePolicy writes the rendered policy to w.
+func writePolicy(w io.Writer, rules []Rule) error {
+	_, err := io.WriteString(w, FormatPolicy(rules))
+	return err
+}

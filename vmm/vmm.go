@@ -1,0 +1,526 @@
+package vmm
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"slices"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/bobuhiro11/gokvm/kvm"
+	"golang.org/x/sys/unix"
+
+	"github.com/ntender/ntender/abi"
+	"github.com/ntender/ntender/devices"
+	"github.com/ntender/ntender/plan"
+)
+
+// Config holds the caller's settings for one run.
+type Config struct {
+	// Stdout receives the guest's console output, one write per PUTS
+	// hypercall. Nil means os.Stdout.
+	Stdout io.Writer
+	// Log receives messages that are not errors: memory adjustments, a
+	// net ring fallback, and the trap frame of a guest that halted on a
+	// CPU exception. Nil discards them. It may be called from the vCPU
+	// thread while the guest runs, but not after the seccomp filter is
+	// installed, except for the trap frame.
+	Log func(msg string)
+	// NoSeccomp skips the seccomp filter. Tests that run several guests
+	// in one process need it, because a filter cannot be removed.
+	NoSeccomp bool
+	// PrintFilter, when not nil, makes Run set everything up, write the
+	// seccomp filter it would install (with the real fd numbers) to
+	// PrintFilter, and return 0 without running the guest.
+	PrintFilter io.Writer
+	// NoSignals keeps Run from handling SIGINT and SIGTERM.
+	NoSignals bool
+}
+
+// SignalError reports that the guest was stopped by a signal to the
+// tender. The tender exits with status 1, as solo5-hvt does.
+type SignalError struct{ Signal syscall.Signal }
+
+func (e *SignalError) Error() string {
+	return fmt.Sprintf("Exiting on signal %d", int(e.Signal))
+}
+
+// ExitError is a VM exit that ends the guest as a failure: an unhandled
+// exit reason, or a hypercall that broke the protocol.
+type ExitError struct {
+	Reason uint32
+	RIP    uint64
+	Err    error
+}
+
+func (e *ExitError) Error() string {
+	return fmt.Sprintf("%v (KVM exit %s, rip=%#x)", e.Err,
+		exitReasonName(e.Reason), e.RIP)
+}
+
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// guestSpec is what a run needs from a launch plan.
+type guestSpec struct {
+	kernel  *abi.Unikernel
+	memMiB  uint64
+	cmdline string
+	blocks  []*devices.Block
+	nets    []*devices.Net
+}
+
+// machine is one VM with its devices during a run.
+type machine struct {
+	cfg    Config
+	spec   guestSpec
+	layout memoryLayout
+
+	kvmFd int
+	vcpu  *vcpu
+	mem   []byte
+	guest GuestMemory
+	calls hypercalls
+	poll  *devices.Poller
+	ring  *netRing
+
+	// stop is set by a signal or a ring failure; the run loop checks it
+	// after every exit and on EINTR.
+	stop    atomic.Bool
+	stopErr atomic.Pointer[error]
+	tid     atomic.Int64
+}
+
+func (m *machine) log(format string, args ...any) {
+	if m.cfg.Log != nil {
+		m.cfg.Log(fmt.Sprintf(format, args...))
+	}
+}
+
+// requestStop makes the run loop end with err at its next check, and
+// kicks the vCPU out of KVM_RUN.
+func (m *machine) requestStop(err error) {
+	m.stopErr.CompareAndSwap(nil, &err)
+	m.stop.Store(true)
+	m.vcpu.setImmediateExit()
+	if tid := m.tid.Load(); tid != 0 {
+		_ = kickThread(int(tid))
+	}
+}
+
+func run(spec guestSpec, cfg Config) (int, error) {
+	if spec.kernel.Target != abi.TargetHVT {
+		return 1, fmt.Errorf("%s: executable is for the %v target; the "+
+			"hvt backend runs only hvt unikernels", spec.kernel.Path,
+			spec.kernel.Target)
+	}
+	if cfg.Stdout == nil {
+		cfg.Stdout = os.Stdout
+	}
+
+	// The vCPU must be set up and run from one OS thread.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
+	m := &machine{cfg: cfg, spec: spec, kvmFd: -1}
+	defer m.close()
+
+	if err := m.setup(); err != nil {
+		return 1, err
+	}
+
+	rules, err := m.policy()
+	if err != nil {
+		return 1, err
+	}
+	if cfg.PrintFilter != nil {
+		if err := writePolicy(cfg.PrintFilter, rules); err != nil {
+			return 1, fmt.Errorf("writing the seccomp filter: %w", err)
+		}
+		return 0, nil
+	}
+
+	if !cfg.NoSignals {
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, unix.SIGINT, unix.SIGTERM)
+		if cfg.NoSeccomp {
+			// signal.Stop may call rt_sigaction, which the filter
+			// forbids. Under the filter the process ends soon after Run
+			// returns, so the notification can stay.
+			defer signal.Stop(sigs)
+		}
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			select {
+			case s := <-sigs:
+				m.requestStop(&SignalError{Signal: s.(syscall.Signal)})
+			case <-done:
+			}
+		}()
+	}
+
+	if m.ring != nil {
+		m.ring.start(func(err error) { m.requestStop(err) })
+	}
+
+	if !cfg.NoSeccomp {
+		if err := installFilter(rules); err != nil {
+			return 1, err
+		}
+	}
+
+	return m.loop()
+}
+
+// setup builds the VM up to the guest's first instruction, in the order of
+// solo5-hvt: KVM, memory, segments, ring reservation, vCPU state, devices,
+// boot info.
+func (m *machine) setup() error {
+	var err error
+	m.layout, err = sizeMemory(m.spec.memMiB, len(m.spec.nets) > 0)
+	if err != nil {
+		return err
+	}
+	for _, w := range m.layout.warnings {
+		m.log("%s", w)
+	}
+	if err := m.spec.kernel.CheckFits(m.layout.guestSize); err != nil {
+		return err
+	}
+
+	if m.kvmFd, err = openKVM(); err != nil {
+		return err
+	}
+	if m.vcpu, err = newVCPU(m.kvmFd); err != nil {
+		return err
+	}
+	m.tid.Store(int64(gettid()))
+	if m.mem, err = mapGuestMemory(m.vcpu.vmFd, m.layout.allocSize); err != nil {
+		return err
+	}
+	m.guest = NewGuestMemory(m.mem, m.layout.guestSize)
+
+	prots, err := loadSegments(m.mem, m.spec.kernel.Segments)
+	if err != nil {
+		return err
+	}
+	writeGDT(m.mem)
+	writePageTables(m.mem, m.layout.allocSize)
+
+	if err := m.setupVCPU(); err != nil {
+		return err
+	}
+	if err := m.setupDevices(); err != nil {
+		return err
+	}
+	if err := m.writeBootInfo(); err != nil {
+		return err
+	}
+
+	// Protect segments last: the tender writes nothing there afterwards.
+	for _, p := range prots {
+		if err := protect(m.mem, p.start, p.end, p.writable); err != nil {
+			return err
+		}
+		if !p.writable {
+			m.guest.markReadOnly(p.start, p.end)
+		}
+	}
+	return nil
+}
+
+func (m *machine) setupVCPU() error {
+	if err := m.vcpu.setCPUID(); err != nil {
+		return err
+	}
+	sregs, err := kvm.GetSregs(uintptr(m.vcpu.fd))
+	if err != nil {
+		return fmt.Errorf("KVM_GET_SREGS: %w", err)
+	}
+	s := initialSregs(*sregs)
+	if err := m.vcpu.setSregs(&s); err != nil {
+		return err
+	}
+	regs := initialRegs(m.spec.kernel.Entry, m.layout.guestSize)
+	return m.vcpu.setRegs(&regs)
+}
+
+// setupDevices fills the hypercall table, creates the poller and, for a
+// net device with a ring reservation, the net ring.
+func (m *machine) setupDevices() error {
+	h := &m.calls
+	h.mem = &m.guest
+	h.console = m.cfg.Stdout
+	h.wallClock = devices.WallClock
+	h.monoClock = devices.MonotonicClock
+	h.stop = &m.stop
+
+	for _, b := range m.spec.blocks {
+		if b.Index <= 0 || b.Index >= abi.ManifestMaxEntries {
+			return fmt.Errorf("block device %s: manifest index %d is "+
+				"outside 1..%d", b.Name, b.Index, abi.ManifestMaxEntries-1)
+		}
+		h.blocks[b.Index] = b
+		h.capacity[b.Index] = b.Capacity
+		h.hasBlock = true
+	}
+	for _, n := range m.spec.nets {
+		if n.Index <= 0 || n.Index >= abi.ManifestMaxEntries {
+			return fmt.Errorf("net device %s: manifest index %d is "+
+				"outside 1..%d", n.Name, n.Index, abi.ManifestMaxEntries-1)
+		}
+		h.nets[n.Index] = n
+		h.hasNet = true
+	}
+
+	var err error
+	if m.poll, err = devices.NewPoller(m.spec.nets); err != nil {
+		return err
+	}
+	h.poll = m.poll
+
+	if m.layout.ringGPA != 0 {
+		m.setupRing()
+	}
+	return nil
+}
+
+// setupRing starts the net ring if KVM supports ioeventfd. A failure is
+// not fatal: the guest then uses the NET_READ and NET_WRITE hypercalls, as
+// with solo5-hvt, and the reserved memory stays unused.
+func (m *machine) setupRing() {
+	ringMem := m.mem[m.layout.ringGPA : m.layout.ringGPA+ringSize]
+	clear(ringMem)
+
+	fallback := func(err error) {
+		m.log("net ring unavailable, falling back to hypercalls: %v", err)
+	}
+	if !hasCapability(m.kvmFd, kvm.CapIOEventFD) {
+		fallback(errors.New("KVM on this host does not support ioeventfd"))
+		return
+	}
+	ring, err := newNetRing(ringMem, &m.guest, &m.calls.nets)
+	if err != nil {
+		fallback(err)
+		return
+	}
+	if err := addIoeventfd(m.vcpu.vmFd, ring.eventFd,
+		abi.HVTRingKickPort); err != nil {
+		unix.Close(ring.eventFd)
+		fallback(err)
+		return
+	}
+	m.ring = ring
+}
+
+func (m *machine) writeBootInfo() error {
+	khz, err := m.vcpu.tscKHz()
+	if err != nil {
+		return err
+	}
+
+	k := m.spec.kernel
+	att := make(map[int]abi.Attachment, len(m.spec.blocks)+len(m.spec.nets))
+	for _, b := range m.spec.blocks {
+		att[b.Index] = abi.Attachment{
+			Capacity:  b.Capacity,
+			BlockSize: uint16(b.SectorSize),
+			HostFD:    int(b.File.Fd()),
+		}
+	}
+	for _, n := range m.spec.nets {
+		a := abi.Attachment{MTU: uint16(n.MTU), HostFD: n.Fd}
+		copy(a.MAC[:], n.MAC)
+		att[n.Index] = a
+	}
+	manifest := k.MarshalManifest(att)
+
+	area, err := placeBootArea(len(manifest))
+	if err != nil {
+		return err
+	}
+	bi := abi.HVTBootInfo{
+		MemSize:      m.layout.guestSize,
+		KernelEnd:    k.KernelEnd,
+		CPUCycleFreq: khz * 1000,
+	}
+	if m.ring != nil {
+		bi.HostFeatures = abi.HVTFeatureRingIO
+		bi.NetRing = m.layout.ringGPA
+	}
+	return writeBootArea(m.mem, area, bi, manifest, m.spec.cmdline)
+}
+
+// policy returns the seccomp rules for this machine's fds. It starts the
+// Go network poller first so that its fds exist and can be allowed.
+func (m *machine) policy() ([]Rule, error) {
+	if err := startNetpoller(); err != nil {
+		return nil, err
+	}
+	eventFds, err := anonFds("eventfd")
+	if err != nil {
+		return nil, err
+	}
+	epollFds, err := anonFds("eventpoll")
+	if err != nil {
+		return nil, err
+	}
+
+	f := policyFds{
+		VCPU:   m.vcpu.fd,
+		Reads:  slices.Clone(eventFds),
+		Writes: append([]int{1, 2}, eventFds...),
+		Epolls: epollFds,
+		Timer:  m.poll.TimerFd(),
+		Closes: []int{m.vcpu.fd, m.vcpu.vmFd, m.kvmFd, m.poll.EpollFd(),
+			m.poll.TimerFd()},
+		PID: os.Getpid(),
+	}
+	if out, ok := m.cfg.Stdout.(*os.File); ok && out.Fd() > 2 {
+		f.Writes = append(f.Writes, int(out.Fd()))
+	}
+	for _, n := range m.spec.nets {
+		f.Reads = append(f.Reads, n.Fd)
+		f.Writes = append(f.Writes, n.Fd)
+		f.Closes = append(f.Closes, n.Fd)
+	}
+	for _, b := range m.spec.blocks {
+		fd := int(b.File.Fd())
+		f.Blocks = append(f.Blocks, fd)
+		f.Closes = append(f.Closes, fd)
+	}
+	f.Closes = append(f.Closes, eventFds...)
+	return hvtPolicy(f), nil
+}
+
+// loop runs the vCPU until the guest halts or fails.
+func (m *machine) loop() (int, error) {
+	v := m.vcpu
+	for {
+		if m.stop.Load() {
+			return 1, *m.stopErr.Load()
+		}
+
+		if err := v.run(); err != nil {
+			switch {
+			case errors.Is(err, unix.EINTR), errors.Is(err, unix.EAGAIN):
+				continue
+			case errors.Is(err, unix.EFAULT):
+				return 1, fmt.Errorf("KVM: host/guest translation fault: "+
+					"rip=%#x", v.rip())
+			}
+			return 1, fmt.Errorf("KVM: ioctl (RUN) failed: %w", err)
+		}
+
+		halt, err := handleExit(&m.calls, v.runMap, m.layout.allocSize)
+		if err != nil {
+			var ee *ExitError
+			if errors.As(err, &ee) {
+				ee.RIP = v.rip()
+			}
+			return 1, err
+		}
+		if halt != nil {
+			if halt.Frame != nil {
+				m.log("guest halted on a CPU exception with status %d: "+
+					"%v", halt.Status, *halt.Frame)
+			}
+			return int(uint8(halt.Status)), nil
+		}
+	}
+}
+
+// handleExit decodes and serves one VM exit. It returns the halt when the
+// guest halted, nil to continue, or an *ExitError (without RIP, which the
+// caller fills in) when the guest must end. allocSize is the size of guest
+// memory including the ring: an MMIO write below it hit a host read-only
+// page.
+func handleExit(h *hypercalls, run []byte, allocSize uint64) (*Halt, error) {
+	e, err := decodeExit(run)
+	if err != nil {
+		return nil, &ExitError{Reason: e.Reason, Err: err}
+	}
+
+	switch e.Reason {
+	case exitIO:
+		halt, err := handleIO(h, e)
+		if err != nil {
+			return nil, &ExitError{Reason: e.Reason, Err: err}
+		}
+		return halt, nil
+	case exitIntr:
+		return nil, nil
+	case exitMMIO:
+		if e.MMIOIsWrite && e.MMIOAddr < allocSize {
+			// Linux reports a guest write to a page the host mapped
+			// read-only as an MMIO exit on some kernels and as EFAULT
+			// from KVM_RUN on others.
+			return nil, &ExitError{Reason: e.Reason, Err: fmt.Errorf(
+				"KVM: host/guest translation fault: guest wrote %d "+
+					"bytes to read-only memory at gpa=%#x",
+				e.MMIOLen, e.MMIOAddr)}
+		}
+		return nil, &ExitError{Reason: e.Reason, Err: fmt.Errorf(
+			"KVM: unhandled exit: exit_reason=%#x (access to gpa=%#x "+
+				"outside guest memory)", e.Reason, e.MMIOAddr)}
+	case exitFailEntry:
+		return nil, &ExitError{Reason: e.Reason, Err: fmt.Errorf(
+			"KVM: entry failure: hw_entry_failure_reason=%#x",
+			e.FailEntryReason)}
+	case exitInternalError:
+		return nil, &ExitError{Reason: e.Reason, Err: fmt.Errorf(
+			"KVM: internal error exit: suberror=%#x", e.Suberror)}
+	case exitShutdown:
+		return nil, &ExitError{Reason: e.Reason, Err: fmt.Errorf(
+			"KVM: unhandled exit: exit_reason=%#x (triple fault: the "+
+				"guest took an exception it could not handle)", e.Reason)}
+	}
+	return nil, &ExitError{Reason: e.Reason, Err: fmt.Errorf(
+		"KVM: unhandled exit: exit_reason=%#x", e.Reason)}
+}
+
+// close releases everything setup created, in reverse order. It does not
+// close the plan's devices.
+func (m *machine) close() {
+	if m.ring != nil {
+		m.ring.close()
+	}
+	if m.poll != nil {
+		m.poll.Close()
+	}
+	if m.vcpu != nil {
+		m.vcpu.close()
+	}
+	if m.mem != nil {
+		unix.Munmap(m.mem)
+	}
+	if m.kvmFd >= 0 {
+		unix.Close(m.kvmFd)
+	}
+}
+
+// Run executes the plan's hvt unikernel in a KVM virtual machine and
+// returns the guest's exit status (its HALT status & 0xFF) when the guest
+// halts. A tender-side failure (setup, a bad guest pointer, an unhandled
+// exit, a fatal I/O error, SIGINT or SIGTERM) returns status 1 and an
+// error. Run does not close the plan's devices.
+//
+// Unless cfg.NoSeccomp is set, Run installs a seccomp filter on every
+// thread of the process before the guest starts; it stays after Run
+// returns, so the process can only wind down and exit.
+func Run(p *plan.Plan, cfg Config) (status int, err error) {
+	spec := guestSpec{
+		kernel:  p.Unikernel,
+		cmdline: p.Cmdline,
+		blocks:  p.Blocks,
+		nets:    p.Nets,
+	}
+	if p.Options != nil {
+		spec.memMiB = p.Options.MemMiB
+	}
+	return run(spec, cfg)
+}
