@@ -64,8 +64,8 @@ type Segment struct {
 	// Start and End are the page-aligned range [Start, End) the segment
 	// occupies after rounding p_vaddr down and p_vaddr+p_memsz up to p_align.
 	Start, End uint64
-	// Prot is p_flags restricted to PF_R, PF_W and PF_X; never both
-	// write and exec.
+	// Prot is p_flags restricted to PF_R, PF_W and PF_X. Parse rejects
+	// segments that request both write and exec.
 	Prot Prot
 	// Data holds the p_filesz bytes from the file. The bytes from Filesz
 	// to Memsz are zero in the guest.

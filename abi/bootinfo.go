@@ -6,8 +6,8 @@ import (
 	"strings"
 )
 
-// ErrCmdlineTooLong is returned by Cmdline; the message is the one the
-// Solo5 tenders print.
+// ErrCmdlineTooLong is the error of Cmdline for a command line over 8191
+// bytes, with the message the Solo5 tenders print.
 var ErrCmdlineTooLong = errors.New("Guest command line too long (max=8191 characters)")
 
 // Cmdline returns the guest command line for args, the arguments after the
@@ -28,7 +28,7 @@ type HVTBootInfo struct {
 	// MemSize is the guest-visible memory size in bytes, excluding the
 	// net ring.
 	MemSize uint64
-	// KernelEnd is Unikernel.KernelEnd; guests do not read it.
+	// KernelEnd is Unikernel.KernelEnd. Guests do not read it.
 	KernelEnd uint64
 	// CPUCycleFreq is the TSC frequency in Hz.
 	CPUCycleFreq uint64

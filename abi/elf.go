@@ -6,8 +6,8 @@ import (
 	"math/bits"
 )
 
-// ELF64 constants used by the checks. The values are from the System V
-// gABI; only what a Solo5 tender inspects is listed.
+// ELF64 constants used by the checks, with the values of the System V
+// gABI. Only the fields a Solo5 tender inspects are listed.
 const (
 	elfHeaderSize   = 64 // sizeof(Elf64_Ehdr)
 	elfPhdrSize     = 56 // sizeof(Elf64_Phdr)
@@ -51,6 +51,7 @@ func parseELFHeader(path string, data []byte) (elfHeader, error) {
 			"elf header does not match the expected size (%d != %d)",
 			len(data), elfHeaderSize)
 	}
+
 	le := binary.LittleEndian
 	if string(data[0:4]) != "\x7fELF" {
 		return h, invalidExecutable(path, "e_ident", 0,
@@ -64,6 +65,7 @@ func parseELFHeader(path string, data []byte) (elfHeader, error) {
 		return h, invalidExecutable(path, "e_ident[EI_DATA]", uint64(data[5]),
 			"e_ident[EI_DATA] is %d, expected %d (ELFDATA2LSB)", data[5], elfData2LSB)
 	}
+
 	if v := le.Uint32(data[20:]); v != elfVersion {
 		return h, invalidExecutable(path, "e_version", uint64(v),
 			"e_version is %d, expected %d (EV_CURRENT)", v, elfVersion)
@@ -82,6 +84,7 @@ func parseELFHeader(path string, data []byte) (elfHeader, error) {
 		return h, invalidExecutable(path, "e_phentsize", uint64(h.phentsize),
 			"e_phentsize is %d, expected %d", h.phentsize, elfPhdrSize)
 	}
+
 	if v := le.Uint16(data[16:]); v != elfTypeExec {
 		return h, invalidExecutable(path, "e_type", uint64(v),
 			"e_type is %d, expected %d (ET_EXEC; position-independent executables are not supported)",
@@ -91,6 +94,7 @@ func parseELFHeader(path string, data []byte) (elfHeader, error) {
 		return h, invalidExecutable(path, "e_machine", uint64(v),
 			"e_machine is %d, expected %d (EM_X86_64)", v, elfMachineX8664)
 	}
+
 	h.entry = le.Uint64(data[24:])
 	h.phoff = le.Uint64(data[32:])
 	return h, nil
@@ -125,7 +129,7 @@ func parseProgramHeaders(path string, data []byte, h elfHeader) ([]programHeader
 
 // parseSegments applies the Solo5 elf_load rules (v0.8 and later) that do
 // not depend on the guest memory size, in the same order as the tender.
-// Only PT_LOAD entries with p_filesz != 0 count; v0.6 and v0.7 binaries
+// Only PT_LOAD entries with p_filesz != 0 count. v0.6 and v0.7 binaries
 // have no empty PT_LOAD, so the rule accepts them too. It returns the
 // segments and kernel_end, the highest aligned segment end.
 func parseSegments(path string, data []byte, phdrs []programHeader) ([]Segment, uint64, error) {

@@ -7,10 +7,10 @@ import (
 
 // This file decodes the hvt hypercall argument structs that the guest
 // passes by guest physical address, and encodes their OUT fields. The
-// functions work on the struct's bytes, which the caller has copied from
-// or will copy to guest memory after checking the address; buffer
-// addresses inside the structs are guest physical addresses that the
-// caller must check in turn.
+// functions work on the struct's bytes, which the caller copies from and
+// back to guest memory after checking the address. Buffer addresses
+// inside the structs are guest physical addresses too, and the caller
+// must check them before use.
 
 // checkArgs returns an error when b is shorter than the struct.
 func checkArgs(name string, b []byte, size int) error {
@@ -138,8 +138,8 @@ func PutNetWriteResult(b []byte, ret Result) error {
 }
 
 // PutNetReadResult stores the frame length n in len and ret in a NET_READ
-// struct. The Solo5 tender writes len only with ResultOK; callers should
-// pass the guest's original len otherwise.
+// struct. The Solo5 tender writes len only with ResultOK, so callers
+// should pass the guest's original len otherwise.
 func PutNetReadResult(b []byte, n uint64, ret Result) error {
 	if err := checkArgs("NET_READ", b, NetSize); err != nil {
 		return err

@@ -7,8 +7,8 @@ import (
 )
 
 // MaxFileSize is the largest unikernel file Load and Parse accept (1 GiB).
-// Solo5 unikernels are a few MiB; the cap bounds the memory a hostile file
-// can make ntender allocate.
+// Unikernels are far smaller (the Solo5 v0.12.1 test binaries are below
+// 1 MiB), so the cap only bounds the memory a hostile file can claim.
 const MaxFileSize = 1 << 30
 
 // Load reads the unikernel file at path, checks it with Parse and accepts
@@ -70,13 +70,13 @@ func readFileCapped(path string, limit int64) ([]byte, error) {
 // The checks follow the Solo5 hvt and spt tenders, in their order:
 //   - the ELF header (x86_64 little-endian ELF64 ET_EXEC) and program
 //     header table;
-//   - the ABI1 note, which must hold the full 16-byte struct abi1_info;
-//     for the hvt and spt targets the ABI version must be 1 (Solo5 v0.6,
-//     v0.7) or 2 (v0.8 and later), other targets are accepted as they are;
-//   - the MFT1 note and the tenders' manifest validation, plus the rules
-//     of solo5-elftool gen-manifest: entries after 0 are BLOCK_BASIC or
-//     NET_BASIC with unique, non-empty alphanumeric names, so at most 63
-//     devices;
+//   - the ABI1 note, which must hold the full 16-byte struct abi1_info.
+//     For the hvt and spt targets the ABI version must be 1 (Solo5 v0.6,
+//     v0.7) or 2 (v0.8 and later). Other targets are accepted as they are;
+//   - the MFT1 note and the tenders' manifest validation (at most 64
+//     entries, so 63 devices). Like solo5-elftool gen-manifest, Parse also
+//     requires non-empty alphanumeric names and BLOCK_BASIC or NET_BASIC
+//     types, and it rejects duplicate names, which no Solo5 tool checks;
 //   - e_entry at or above GuestMinBase;
 //   - every PT_LOAD with p_filesz > 0, as the v0.8 and later loader does;
 //   - e_entry inside an executable segment, which the tenders do not check.
@@ -151,9 +151,10 @@ func entryIsExecutable(entry uint64, segments []Segment) bool {
 // CheckFits checks that the unikernel fits in a guest memory of memSize
 // bytes, with the checks and order of the Solo5 elf_load: e_entry below
 // memSize, then for each segment p_vaddr below memSize, p_vaddr+p_filesz
-// and the aligned end at most memSize. For hvt, memSize is the
-// guest-visible size (without the net ring); for spt, the --mem size.
-// The error is a *FormatError of kind ErrDoesNotFit.
+// and the aligned end at most memSize. For spt, memSize is the --mem size.
+// solo5-hvt checks against the whole mapping, net ring included. Passing
+// the guest-visible size instead is stricter and keeps segments out of the
+// ring. The error is a *FormatError of kind ErrDoesNotFit.
 func (u *Unikernel) CheckFits(memSize uint64) error {
 	doesNotFit := func(field string, value uint64, format string, args ...any) error {
 		return &FormatError{

@@ -87,10 +87,14 @@ func decodeManifest(path string, payload []byte) ([]ManifestEntry, error) {
 	return entries, nil
 }
 
-// checkDevices applies the rules ntender adds to mft_validate, which are
-// the rules solo5-elftool gen-manifest enforces on its input: every entry
+// checkDevices applies the rules ntender adds to mft_validate: every entry
 // after 0 is BLOCK_BASIC or NET_BASIC, and names are non-empty, at most 67
-// bytes of [A-Za-z0-9], and unique.
+// bytes of [A-Za-z0-9], and unique. solo5-elftool gen-manifest enforces
+// the name rules on its input but does not check for duplicates. The
+// Solo5 tenders look entries up by name and type and take the first
+// match, so a second entry with the same name and type can never be
+// attached. Names that differ only in type are rejected as well, because
+// --block:NAME and --net:NAME share one name space on the command line.
 func checkDevices(path string, entries []ManifestEntry) ([]Device, error) {
 	devices := make([]Device, 0, len(entries)-1)
 	seen := make(map[string]int, len(entries))
@@ -156,7 +160,8 @@ func invalidManifest(path, field string, value uint64, format string, args ...an
 
 // Attachment is the host side of one attached device: the values the
 // tender fills into its manifest entry. Block fields apply to BLOCK_BASIC
-// entries and net fields to NET_BASIC entries; the others are ignored.
+// entries and net fields to NET_BASIC entries. MarshalManifest ignores the
+// others.
 type Attachment struct {
 	// Capacity is the block device size in bytes.
 	Capacity uint64
@@ -167,8 +172,8 @@ type Attachment struct {
 	// MTU excludes the 14-byte Ethernet header.
 	MTU uint16
 	// HostFD is the host file descriptor of the backing file or tap.
-	// spt guests pass it to read, write, pread64 and pwrite64; hvt guests
-	// ignore it.
+	// spt guests pass it to read, write, pread64 and pwrite64, and hvt
+	// guests ignore it.
 	HostFD int
 }
 
@@ -209,8 +214,8 @@ func (u *Unikernel) MarshalManifest(att map[int]Attachment) []byte {
 			copy(e[EntryNetMAC:EntryNetMAC+6], a.MAC[:])
 			le.PutUint16(e[EntryNetMTU:], a.MTU)
 		}
-		// The C field is an int in a union with a pointer; the upper four
-		// bytes stay zero.
+		// The C field is an int in a union with a pointer, so the upper
+		// four bytes stay zero.
 		le.PutUint32(e[EntryHostFd:], uint32(int32(a.HostFD)))
 		e[EntryAttached] = 1
 	}

@@ -34,12 +34,12 @@ type ABIInfo struct {
 }
 
 // findNote returns the descriptor payload of the first Solo5 note of type
-// noteType, found the way the Solo5 tenders do (elf_load_note): only the
-// first note at the start of each PT_NOTE segment is read, section
-// headers are ignored, and a PT_NOTE shorter than an Elf64_Nhdr makes the
+// noteType, found the way the Solo5 tenders do (elf_load_note). Only the
+// first note at the start of each PT_NOTE segment is read, and section
+// headers are ignored. A PT_NOTE shorter than an Elf64_Nhdr makes the
 // whole file invalid. The payload starts at the descriptor offset rounded
-// up to align, and must be between minSize and the descriptor size. found
-// is false when no such note exists.
+// up to align and must hold at least minSize bytes. found is false when
+// no such note exists.
 func findNote(path string, data []byte, phdrs []programHeader, noteType uint32,
 	align, minSize, maxDescSize uint64) (payload []byte, found bool, err error) {
 	le := binary.LittleEndian
