@@ -1,0 +1,48 @@
+/*
+ * hostile.h: the case table of the hostile guests. Each guest takes the
+ * name of one case as its argument and runs it. A case breaks the ABI
+ * contract in one way; the tender must stop the guest, so a guest that
+ * gets past its case prints FAILURE and exits with status 1.
+ */
+#ifndef GUEST_HOSTILE_H
+#define GUEST_HOSTILE_H
+
+#include "guest.h"
+
+struct hostile_case {
+    const char *name;
+    void (*run)(const struct guest_start_info *info);
+};
+
+/* A guest physical address below 4 GiB and above any test guest's memory,
+ * for argument structs, whose address the hypercall passes in 32 bits. */
+#define HOSTILE_OUTSIDE_GPA32 0xfffff000ULL
+/* An address far above any guest memory, for buffers inside structs. */
+#define HOSTILE_OUTSIDE_ADDR (1ULL << 40)
+
+static inline int hostile_main(const struct guest_start_info *info,
+                               const struct hostile_case *cases,
+                               size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (strcmp(info->cmdline, cases[i].name) != 0)
+            continue;
+        guest_printf("hostile: running case %s\n", cases[i].name);
+        cases[i].run(info);
+        guest_printf("FAILURE: the tender let case %s continue\n",
+                     cases[i].name);
+        return GUEST_EXIT_FAILURE;
+    }
+    guest_printf("FAILURE: unknown case '%s'; cases:", info->cmdline);
+    for (size_t i = 0; i < count; i++)
+        guest_printf(" %s", cases[i].name);
+    guest_printf("\n");
+    return GUEST_EXIT_FAILURE;
+}
+
+static inline uint64_t hostile_mem_size(const struct guest_start_info *info)
+{
+    return info->heap_start + info->heap_size;
+}
+
+#endif /* GUEST_HOSTILE_H */
