@@ -17,13 +17,13 @@ const DefaultSectorSize = 512
 // block_size field is a u16, and block sizes are powers of two.
 const MaxSectorSize = 1 << 15
 
-// Errors for block devices. Their text keeps the wording of the upstream
-// Solo5 tenders, which scripts and tests search for.
-//
-//lint:ignore ST1005 the capitalised upstream wording is part of the interface
+// Errors for block devices. Their text keeps the capitalised wording of the
+// upstream Solo5 tenders, which scripts and tests search for.
 var (
 	ErrSectorSize = errors.New("Block size must be a multiple of 2 greater than or equal 512")
-	ErrTooSmall   = errors.New("Backing storage must be at least 1 block")
+	//lint:ignore ST1005 upstream wording
+	ErrTooSmall = errors.New("Backing storage must be at least 1 block")
+	//lint:ignore ST1005 upstream wording
 	ErrMisaligned = errors.New("Backing storage size must be block aligned")
 )
 
