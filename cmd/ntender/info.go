@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -20,7 +21,7 @@ func infoCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "info",
 		Usage:     "print the Solo5 ABI and manifest of a unikernel",
-		ArgsUsage: "UNIKERNEL",
+		ArgsUsage: "[--format=json|text] [--abi] [--manifest] UNIKERNEL",
 		Description: `The default JSON output combines the fields of solo5-elftool query-abi
 and query-manifest. --abi and --manifest print exactly what those two
 commands print. --format=text also shows the load checks of ntender run.`,
@@ -43,6 +44,9 @@ commands print. --format=text also shows the load checks of ntender run.`,
 	}
 }
 
+// runInfo prints the notes of the one UNIKERNEL argument. Every failure,
+// including a rejected file, is a cli.Exit error with status 1 whose
+// message is one line.
 func runInfo(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return cli.Exit(fmt.Sprintf("info: expected one UNIKERNEL argument, got %d", c.NArg()), 1)
@@ -65,14 +69,18 @@ func runInfo(c *cli.Context) error {
 			if err != nil {
 				return cli.Exit(err.Error(), 1)
 			}
-			io.WriteString(out, abi.QueryABIText(info))
+			if _, err := io.WriteString(out, abi.QueryABIText(info)); err != nil {
+				return cli.Exit(fmt.Sprintf("info: writing output: %v", err), 1)
+			}
 		}
 		if c.Bool("manifest") {
 			entries, err := abi.ReadManifest(path, data)
 			if err != nil {
 				return cli.Exit(err.Error(), 1)
 			}
-			io.WriteString(out, abi.QueryManifestText(entries))
+			if _, err := io.WriteString(out, abi.QueryManifestText(entries)); err != nil {
+				return cli.Exit(fmt.Sprintf("info: writing output: %v", err), 1)
+			}
 		}
 		return nil
 	}
@@ -92,6 +100,7 @@ func runInfo(c *cli.Context) error {
 	return nil
 }
 
+// writeInfoJSON prints the notes as one indented JSON object.
 func writeInfoJSON(w io.Writer, info abi.ABIInfo, entries []abi.ManifestEntry) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -116,7 +125,7 @@ func writeInfoText(w io.Writer, path string, data []byte, info abi.ABIInfo, entr
 	tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "  HANDLE\tNAME\tTYPE")
 	for i, e := range entries[1:] {
-		fmt.Fprintf(tw, "  %d\t%s\t%s\n", i+1, e.Name, e.Type)
+		fmt.Fprintf(tw, "  %d\t%s\t%s\n", i+1, displayName(e.Name), e.Type)
 	}
 	tw.Flush()
 
@@ -136,6 +145,18 @@ func writeInfoText(w io.Writer, path string, data []byte, info abi.ABIInfo, entr
 			s.Index, s.Vaddr, s.Filesz, s.Memsz, s.Start, s.End, protFlags(s.Prot))
 	}
 	tw.Flush()
+}
+
+// displayName returns name unchanged when it is printable ASCII and
+// quoted otherwise, so that a hostile manifest cannot send control
+// sequences to the terminal.
+func displayName(name string) string {
+	for _, c := range []byte(name) {
+		if c < 0x20 || c > 0x7e {
+			return strconv.Quote(name)
+		}
+	}
+	return name
 }
 
 // protFlags returns p as readelf prints segment flags ("R E", "RW ").
