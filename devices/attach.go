@@ -6,7 +6,7 @@ import (
 
 // Attachments returns the manifest attachment of every device, keyed by
 // manifest index, for abi.(*Unikernel).MarshalManifest. hostFd maps a
-// device's file descriptor in the tender to the number the guest sees: the
+// device's file descriptor in the tender to the number the guest uses. The
 // hvt backend passes the identity, and the spt backend the number the
 // descriptor gets in the guest process. A nil hostFd means the identity.
 func Attachments(blocks []*Block, nets []*Net, hostFd func(fd int) int) map[int]abi.Attachment {

@@ -29,8 +29,8 @@ func MonotonicClock() uint64 {
 	return clockNs(unix.CLOCK_MONOTONIC)
 }
 
-// clockNs reads clock with clock_gettime(2). The call cannot fail for the
-// two clocks above with a valid pointer, so an error yields 0.
+// clockNs reads clock with clock_gettime(2). It returns 0 on error, which
+// the call reports only for an invalid clock or pointer.
 func clockNs(clock int32) uint64 {
 	var ts unix.Timespec
 	if err := unix.ClockGettime(clock, &ts); err != nil {

@@ -2,7 +2,7 @@
 // backends serve: the console, the clocks, block devices backed by files,
 // network devices backed by tap interfaces, and the yield (poll) service.
 //
-// The package knows nothing about KVM, seccomp or guest memory. A backend
+// The package does not depend on KVM, seccomp or guest memory. A backend
 // decodes a guest request, checks every guest pointer itself, and passes
 // plain byte slices and offsets here. Each I/O method returns a Solo5
 // result for mistakes the guest can see and correct (abi.ResultEINVAL,

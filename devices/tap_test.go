@@ -99,8 +99,8 @@ func addTap(t *testing.T, name string, mtu int, up bool) {
 	}
 }
 
-// packetSocket opens an AF_PACKET socket bound to iface, which sees the
-// frames the host side of a tap receives and can send frames into it.
+// packetSocket opens an AF_PACKET socket bound to iface. It receives the
+// frames that the guest side writes into the tap, and sends frames to it.
 func packetSocket(t *testing.T, iface string) (fd, ifindex int) {
 	t.Helper()
 	ifi, err := net.InterfaceByName(iface)

@@ -24,8 +24,8 @@ const (
 // maxIfaceName is the longest Linux interface name (IFNAMSIZ - 1).
 const maxIfaceName = 15
 
-// maxPath is the longest --block path, PATH_MAX - 1 as in the upstream
-// tenders.
+// maxPath is the longest --block path Linux can open: PATH_MAX (4096)
+// counts the terminating NUL.
 const maxPath = 4095
 
 // Options is the parsed command line, in the syntax of the upstream Solo5

@@ -18,8 +18,8 @@ import (
 	"github.com/ntender/ntender/devices"
 )
 
-// Plan is what a backend executes. Build returns it fully validated, and
-// nothing in it changes afterwards except that Close closes the devices.
+// Plan is the validated launch plan that a backend executes. Nothing in it
+// changes after Build returns it, except that Close closes the devices.
 type Plan struct {
 	Unikernel *abi.Unikernel
 	Options   *Options
