@@ -8,6 +8,8 @@ import (
 
 // ErrCmdlineTooLong is the error of Cmdline for a command line over 8191
 // bytes, with the message the Solo5 tenders print.
+//
+//lint:ignore ST1005 the Solo5 tenders print this capitalized message
 var ErrCmdlineTooLong = errors.New("Guest command line too long (max=8191 characters)")
 
 // Cmdline returns the guest command line for args, the arguments after the

@@ -11,14 +11,17 @@ var (
 	// and note size problem.
 	ErrInvalidExecutable = errors.New("invalid executable")
 	// ErrNoABINote means no PT_NOTE holds a Solo5 ABI1 note.
+	//lint:ignore ST1005 the Solo5 tenders print this capitalized message
 	ErrNoABINote = errors.New("No Solo5 ABI information found in executable")
 	// ErrNoManifest means no PT_NOTE holds a Solo5 MFT1 note.
+	//lint:ignore ST1005 the Solo5 tenders print this capitalized message
 	ErrNoManifest = errors.New("No Solo5 manifest found in executable")
 	// ErrInvalidManifest means the MFT1 note was found but its contents
 	// are malformed or use a device type, name or count ntender rejects.
 	ErrInvalidManifest = errors.New("Solo5 manifest is invalid")
 	// ErrUnsupportedABIVersion means an hvt or spt binary requests an ABI
 	// version other than 1 or 2.
+	//lint:ignore ST1005 the Solo5 tenders print this capitalized message
 	ErrUnsupportedABIVersion = errors.New("Executable requests unsupported ABI version")
 	// ErrUnsupportedTarget means the binary is built for a Solo5 target
 	// other than hvt and spt. Parse accepts such files, Load rejects them.

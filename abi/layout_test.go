@@ -1,3 +1,5 @@
+//lint:file-ignore U1000 the mirror structs exist only for unsafe.Offsetof and unsafe.Sizeof
+
 package abi
 
 import (
