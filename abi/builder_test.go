@@ -9,9 +9,9 @@ import (
 // mutators patch single fields so that each bad file differs from a good
 // one in one place.
 
-// testSegment is one program header of a synthetic file. Data is placed
-// in the file after the headers and notes; Offset, when non-zero,
-// overrides the computed p_offset.
+// testSegment is one program header of a synthetic file. build places
+// data in the file after the headers and notes, unless offset is non-zero,
+// in which case offset becomes p_offset and no data is written.
 type testSegment struct {
 	typ    uint32
 	flags  uint32
@@ -20,7 +20,7 @@ type testSegment struct {
 	memsz  uint64
 	align  uint64
 	offset uint64
-	data   []byte // file contents; padded with 0xCC up to filesz
+	data   []byte // file contents, padded with 0xCC up to filesz
 }
 
 // testSpec describes a synthetic file: program headers in order, and
@@ -133,7 +133,7 @@ func (s testSpec) build() []byte {
 	le.PutUint16(out[52:], elfHeaderSize)
 	le.PutUint16(out[54:], elfPhdrSize)
 	le.PutUint16(out[56:], uint16(phnum))
-	le.PutUint16(out[58:], 64) // e_shentsize; no section headers
+	le.PutUint16(out[58:], 64) // e_shentsize, although there are no section headers
 	putPhdr := func(i int, p testSegment) {
 		b := out[elfHeaderSize+i*elfPhdrSize:]
 		le.PutUint32(b[0:], p.typ)
@@ -182,8 +182,8 @@ const (
 	phAlign  = 48
 )
 
-// patchPhdr overwrites one field of program header i; 4-byte fields are
-// p_type and p_flags, every other field is 8 bytes.
+// patchPhdr returns a copy of b with one field of program header i set to
+// value. p_type and p_flags are 4 bytes wide, every other field 8 bytes.
 func patchPhdr(b []byte, i int, field int, value uint64) []byte {
 	b = append([]byte(nil), b...)
 	p := b[elfHeaderSize+i*elfPhdrSize+field:]

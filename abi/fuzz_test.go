@@ -29,12 +29,14 @@ func FuzzParse(f *testing.F) {
 	}
 
 	f.Fuzz(func(t *testing.T, data []byte) {
-		checkOneLineFormatError(t, "ReadABI", func() error { _, err := ReadABI("f", data); return err })
-		checkOneLineFormatError(t, "ReadManifest", func() error { _, err := ReadManifest("f", data); return err })
+		_, err := ReadABI("f", data)
+		checkOneLineFormatError(t, "ReadABI", err)
+		_, err = ReadManifest("f", data)
+		checkOneLineFormatError(t, "ReadManifest", err)
 
 		u, err := Parse("f", data)
 		if err != nil {
-			checkOneLineFormatError(t, "Parse", func() error { return err })
+			checkOneLineFormatError(t, "Parse", err)
 			return
 		}
 
@@ -84,7 +86,7 @@ func FuzzParse(f *testing.F) {
 
 		for _, mem := range []uint64{0, GuestMinBase, u.KernelEnd, u.KernelEnd - 1, 1 << 32} {
 			if err := u.CheckFits(mem); err != nil {
-				checkOneLineFormatError(t, "CheckFits", func() error { return err })
+				checkOneLineFormatError(t, "CheckFits", err)
 			} else if mem < u.KernelEnd {
 				t.Errorf("CheckFits(%#x) accepted a kernel ending at %#x", mem, u.KernelEnd)
 			}
@@ -95,11 +97,10 @@ func FuzzParse(f *testing.F) {
 	})
 }
 
-// checkOneLineFormatError fails the test unless the error from call is nil
-// or a one-line *FormatError.
-func checkOneLineFormatError(t *testing.T, name string, call func() error) {
+// checkOneLineFormatError fails the test unless err is nil or a one-line
+// *FormatError.
+func checkOneLineFormatError(t *testing.T, name string, err error) {
 	t.Helper()
-	err := call()
 	if err == nil {
 		return
 	}
