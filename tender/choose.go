@@ -13,26 +13,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ntender/ntender/abi"
+	"github.com/ntender/ntender/plan"
 )
-
-// Mode names a backend, or "auto" for the host's best one.
-type Mode string
-
-// Backends and the automatic choice.
-const (
-	ModeHVT  Mode = "hvt"
-	ModeSPT  Mode = "spt"
-	ModeAuto Mode = "auto"
-)
-
-// ParseMode checks a --mode value.
-func ParseMode(s string) (Mode, error) {
-	switch m := Mode(s); m {
-	case ModeHVT, ModeSPT, ModeAuto:
-		return m, nil
-	}
-	return "", fmt.Errorf("invalid --mode %q: use hvt, spt or auto", s)
-}
 
 // kvmAPIVersion is the only KVM API version Linux has shipped since 2.6.22
 // and the one solo5-hvt requires.
@@ -75,7 +57,7 @@ var ErrNoBackend = errors.New("no backend can run this unikernel")
 
 // Choice is the backend Choose picked and why.
 type Choice struct {
-	Mode   Mode
+	Mode   plan.Mode
 	Reason string
 }
 
@@ -83,24 +65,24 @@ type Choice struct {
 // mode other than auto is honoured when it can run the target; auto takes
 // hvt for hvt binaries and spt for spt binaries. probe reports whether KVM
 // is usable (ProbeKVM in production; tests pass their own).
-func Choose(requested Mode, target abi.Target, probe func() error) (Choice, error) {
+func Choose(requested plan.Mode, target abi.Target, probe func() error) (Choice, error) {
 	switch target {
 	case abi.TargetHVT:
-		if requested == ModeSPT {
+		if requested == plan.ModeSPT {
 			return Choice{}, fmt.Errorf("%w: an hvt unikernel cannot run under --mode=spt; build it for spt or use --mode=hvt", ErrNoBackend)
 		}
 		if err := probe(); err != nil {
 			return Choice{}, fmt.Errorf("%w: an hvt unikernel needs KVM, which is not usable here (%v)", ErrNoBackend, err)
 		}
-		return Choice{ModeHVT, "hvt unikernel and KVM is usable"}, nil
+		return Choice{plan.ModeHVT, "hvt unikernel and KVM is usable"}, nil
 	case abi.TargetSPT:
 		switch requested {
-		case ModeHVT:
+		case plan.ModeHVT:
 			return Choice{}, fmt.Errorf("%w: running an spt unikernel under --mode=hvt is not supported yet; use --mode=spt", ErrNoBackend)
-		case ModeSPT:
-			return Choice{ModeSPT, "requested with --mode=spt"}, nil
+		case plan.ModeSPT:
+			return Choice{plan.ModeSPT, "requested with --mode=spt"}, nil
 		}
-		return Choice{ModeSPT, "spt unikernel"}, nil
+		return Choice{plan.ModeSPT, "spt unikernel"}, nil
 	}
 	return Choice{}, fmt.Errorf("%w: ABI target %d is neither hvt nor spt", ErrNoBackend, target)
 }
