@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/ntender/ntender/plan"
+	"github.com/ntender/ntender/tests/guests"
 )
 
 // helperArgsVar selects the helper role: the test binary re-runs itself
@@ -73,30 +72,56 @@ func (r result) String() string {
 // runTender runs the test binary in the helper role with args.
 func runTender(t *testing.T, args ...string) result {
 	t.Helper()
-	cmd := exec.Command("/proc/self/exe")
-	cmd.Env = append(os.Environ(), helperArgsVar+"="+strings.Join(args, helperArgsSep))
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout = &stdout
-	cmd.Stderr = &stderr
-	err := cmd.Run()
+	tender, err := startTender(args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := tender.wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// runningTender is a tender started by startTender.
+type runningTender struct {
+	cmd            *exec.Cmd
+	stdout, stderr bytes.Buffer
+}
+
+// startTender starts the test binary in the helper role with args. It
+// returns errors instead of failing the test, so that goroutines other
+// than the test's own can call it.
+func startTender(args ...string) (*runningTender, error) {
+	rt := &runningTender{cmd: exec.Command("/proc/self/exe")}
+	rt.cmd.Env = append(os.Environ(), helperArgsVar+"="+strings.Join(args, helperArgsSep))
+	rt.cmd.Stdout = &rt.stdout
+	rt.cmd.Stderr = &rt.stderr
+	if err := rt.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting the tender with %q: %w", args, err)
+	}
+	return rt, nil
+}
+
+func (rt *runningTender) wait() (result, error) {
+	err := rt.cmd.Wait()
 	var exitErr *exec.ExitError
 	if err != nil && !errors.As(err, &exitErr) {
-		t.Fatalf("running the tender with %q: %v", args, err)
+		return result{}, fmt.Errorf("waiting for the tender: %w", err)
 	}
 	return result{
-		status: cmd.ProcessState.Sys().(syscall.WaitStatus),
-		stdout: stdout.String(),
-		stderr: stderr.String(),
-	}
+		status: rt.cmd.ProcessState.Sys().(syscall.WaitStatus),
+		stdout: rt.stdout.String(),
+		stderr: rt.stderr.String(),
+	}, nil
 }
 
 // guestBinary returns the path of a project test guest, built by
 // `make -C tests/guests`. It skips the test when the guest is missing,
 // unless NTENDER_REQUIRE_ALL=1.
-func guestBinary(t *testing.T, name string) string {
+func guestBinary(t *testing.T, name, target string) string {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	path := filepath.Join(filepath.Dir(file), "..", "tests", "guests", "build", name)
+	path := guests.Binary(name, target)
 	if _, err := os.Stat(path); err != nil {
 		skipOrFail(t, fmt.Sprintf("test guest %s is not built (run make -C tests/guests): %v", name, err))
 	}
@@ -112,7 +137,7 @@ func skipOrFail(t *testing.T, reason string) {
 }
 
 func TestRunHello(t *testing.T) {
-	r := runTender(t, "--mem=2", guestBinary(t, "hello.spt"), "Hello_Solo5")
+	r := runTender(t, "--mem=2", guestBinary(t, "hello", guests.TargetSPT), "Hello_Solo5")
 	if r.exitCode() != 0 {
 		t.Fatalf("want exit 0:\n%v", r)
 	}
@@ -122,7 +147,7 @@ func TestRunHello(t *testing.T) {
 }
 
 func TestRunRejectsHVTUnikernel(t *testing.T) {
-	r := runTender(t, "--mem=2", guestBinary(t, "hello.hvt"))
+	r := runTender(t, "--mem=2", guestBinary(t, "hello", guests.TargetHVT))
 	if r.exitCode() != 1 {
 		t.Fatalf("want exit 1:\n%v", r)
 	}
@@ -132,7 +157,7 @@ func TestRunRejectsHVTUnikernel(t *testing.T) {
 }
 
 func TestRunRejectsEntryOutsideMemory(t *testing.T) {
-	r := runTender(t, "--mem=1", guestBinary(t, "hello.spt"))
+	r := runTender(t, "--mem=1", guestBinary(t, "hello", guests.TargetSPT))
 	if r.exitCode() != 1 {
 		t.Fatalf("want exit 1:\n%v", r)
 	}
@@ -150,7 +175,7 @@ func TestRunDefaultMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := runTender(t, guestBinary(t, "hello.spt"), "Hello_Solo5")
+	r := runTender(t, guestBinary(t, "hello", guests.TargetSPT), "Hello_Solo5")
 	if base < DefaultMemSize {
 		if r.exitCode() != 1 {
 			t.Fatalf("executable at %#x: want exit 1:\n%v", base, r)
