@@ -13,6 +13,7 @@ import (
 // contains each tap with the device's manifest index as event data, and a
 // CLOCK_MONOTONIC timerfd with event data abi.SPTInternalTimerfd. This is
 // the set the upstream tenders build, and spt guests wait on it directly.
+// A Poller is not safe for concurrent use.
 type Poller struct {
 	epollFd int
 	timerFd int

@@ -104,6 +104,9 @@ func ParseArgs(args []string) (*Options, error) {
 	if i >= len(args) {
 		return nil, usageErrorf("Missing KERNEL operand (give the unikernel file after the options)")
 	}
+	if args[i] == "" {
+		return nil, usageErrorf("Missing KERNEL operand: the unikernel file name is empty")
+	}
 	opts.Kernel = args[i]
 	opts.Args = append([]string{}, args[i+1:]...)
 	return opts, nil

@@ -216,3 +216,10 @@ func TestParseArgsHelp(t *testing.T) {
 		t.Errorf("Args = %q", opts.Args)
 	}
 }
+
+func TestParseArgsEmptyKernel(t *testing.T) {
+	_, err := ParseArgs([]string{"--mem=2", ""})
+	if err == nil || !strings.Contains(err.Error(), "Missing KERNEL operand") {
+		t.Errorf("ParseArgs with an empty KERNEL = %v, want Missing KERNEL operand", err)
+	}
+}
