@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -247,5 +248,52 @@ func TestLowestMapping(t *testing.T) {
 	}
 	if _, err := lowestMapping([]byte(maps), "/bin/true"); err == nil {
 		t.Error("an executable that is not mapped was found")
+	}
+}
+
+func TestRunExecHeapWarns(t *testing.T) {
+	r := runTender(t, "--mem=2", "--x-exec-heap", guestBinary(t, "hello", guests.TargetSPT), "Hello_Solo5")
+	if r.exitCode() != 0 || !strings.Contains(r.stdout, "SUCCESS") {
+		t.Fatalf("want exit 0 and SUCCESS:\n%v", r)
+	}
+	want := "WARNING: The use of --x-exec-heap is dangerous and not recommended as it makes the heap and stack executable."
+	if !strings.Contains(r.stderr, want) {
+		t.Errorf("stderr lacks the upstream warning:\n%v", r)
+	}
+}
+
+func TestPrintFilter(t *testing.T) {
+	img := filepath.Join(t.TempDir(), "storage.img")
+	if err := os.WriteFile(img, make([]byte, 8192), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := plan.ParseArgs([]string{"--mem=2", "--block:storage=" + img,
+		"--block-sector-size:storage=4096", guestBinary(t, "blk", guests.TargetSPT)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := plan.Build(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+
+	var out bytes.Buffer
+	if err := PrintFilter(&out, p); err != nil {
+		t.Fatal(err)
+	}
+	fd := p.Blocks[0].File.Fd()
+	for _, want := range []string{
+		"fd == stdout (1)",
+		"exit_group",
+		fmt.Sprintf("fd == %d && count == 4096 && offset <= 4096", fd),
+		"solo5_block_write on storage",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "solo5_net_read") {
+		t.Errorf("output has net rules for a guest without network devices:\n%s", out.String())
 	}
 }

@@ -73,6 +73,14 @@ var (
 		0xb8, 0xe7, 0x00, 0x00, 0x00, // mov eax, 231
 		0x0f, 0x05, // syscall
 	}
+	// jmp rdi: runs the boot area as code.
+	codeJumpToBoot = []byte{0xff, 0xe7}
+	// exit_group(7), placed in the boot area by the execheap cases.
+	codeExit7 = []byte{
+		0xbf, 0x07, 0x00, 0x00, 0x00, // mov edi, 7
+		0xb8, 0xe7, 0x00, 0x00, 0x00, // mov eax, 231
+		0x0f, 0x05, // syscall
+	}
 	// write(1, "hi\n", 3), then exit_group(0).
 	codeHello = []byte{
 		0xbf, 0x01, 0x00, 0x00, 0x00, // mov edi, 1
@@ -192,6 +200,11 @@ func helperImage(name string) (*Image, error) {
 		im := guestImage(codeFcntl(fd))
 		im.KeepFds = []int{kept}
 		return im, nil
+	case "execheap", "noexecheap":
+		im := guestImage(codeJumpToBoot)
+		copy(im.Boot, codeExit7)
+		im.ExecHeap = name == "execheap"
+		return im, nil
 	case "collide":
 		im := guestImage(codeExit42)
 		im.MemSize = 0x7ffffffff000
@@ -261,6 +274,20 @@ func TestLaunchForbiddenSyscallKills(t *testing.T) {
 
 func TestLaunchTextIsReadOnly(t *testing.T) {
 	ws, _, stderr := runCase(t, "writetext")
+	if !ws.Signaled() || ws.Signal() != unix.SIGSEGV {
+		t.Fatalf("status %v, want death by SIGSEGV; stderr %q", ws, stderr)
+	}
+}
+
+func TestLaunchExecHeap(t *testing.T) {
+	ws, _, stderr := runCase(t, "execheap")
+	if !ws.Exited() || ws.ExitStatus() != 7 {
+		t.Fatalf("status %v, want exit 7 from code in the boot area; stderr %q", ws, stderr)
+	}
+}
+
+func TestLaunchHeapNotExecutable(t *testing.T) {
+	ws, _, stderr := runCase(t, "noexecheap")
 	if !ws.Signaled() || ws.Signal() != unix.SIGSEGV {
 		t.Fatalf("status %v, want death by SIGSEGV; stderr %q", ws, stderr)
 	}
