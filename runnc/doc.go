@@ -12,8 +12,9 @@
 // reaps is the tender and its exit status is the unikernel's.
 //
 // Network: for each interface of the container's network namespace the
-// init creates a tap and links the two with tc ingress redirects (matchall
-// filter and mirred egress redirect in both directions), not a bridge. The
+// init creates a tap and links the two with tc ingress redirects (a u32
+// filter that matches everything and a mirred egress redirect, in both
+// directions), not a bridge. The
 // kernel stack of the namespace then never sees the frames, the interface
 // keeps the address Docker gave it, and the unikernel takes over the
 // interface's MAC address, so peers and Docker's records stay valid.

@@ -217,10 +217,12 @@ func ingressQdisc(link netlink.Link) *netlink.Ingress {
 }
 
 // redirectIngress sends every frame that arrives on from out of to, with
-// an ingress qdisc, a matchall filter and a mirred egress redirect, as
-// tc(8) would set up with "tc filter add dev FROM ingress matchall action
-// mirred egress redirect dev TO". An ingress qdisc already on from is
-// replaced, which drops the filters of an earlier container.
+// an ingress qdisc, a u32 filter that matches everything and a mirred
+// egress redirect, as "tc filter add dev FROM ingress protocol all u32
+// match u32 0 0 action mirred egress redirect dev TO" would. u32 is used
+// rather than matchall because kernels built without CONFIG_NET_CLS_MATCHALL
+// exist. An ingress qdisc already on from is replaced, which drops the
+// filters of an earlier container.
 func redirectIngress(from, to netlink.Link) error {
 	q := ingressQdisc(from)
 	if err := netlink.QdiscDel(q); err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EINVAL) {
@@ -229,7 +231,8 @@ func redirectIngress(from, to netlink.Link) error {
 	if err := netlink.QdiscAdd(q); err != nil {
 		return fmt.Errorf("adding an ingress qdisc to %s: %w", from.Attrs().Name, err)
 	}
-	filter := &netlink.MatchAll{
+	// A U32 filter with no selector matches every packet.
+	filter := &netlink.U32{
 		FilterAttrs: netlink.FilterAttrs{
 			LinkIndex: from.Attrs().Index,
 			Parent:    netlink.MakeHandle(0xffff, 0),

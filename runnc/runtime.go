@@ -35,6 +35,10 @@ type Runtime struct {
 type CreateOptions struct {
 	PidFile       string
 	ConsoleSocket string
+	// Stdio are the container's standard input, output and error when not
+	// nil; otherwise the container inherits runnc's own, which is how the
+	// runc shim passes them.
+	Stdio [3]*os.File
 }
 
 func (r *Runtime) log() *slog.Logger {
@@ -247,8 +251,13 @@ func (r *Runtime) startInit(c *Container, spec *specs.Spec, nsp nsPlan, o Create
 	cmd := exec.Command(self, "init")
 	cmd.Env = []string{InitSocketEnv + "=3"}
 	cmd.ExtraFiles = []*os.File{childSock}
-	// The container's stdio is runnc's own, as the runc shim passes it.
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	stdio := [3]*os.File{os.Stdin, os.Stdout, os.Stderr}
+	for i, f := range o.Stdio {
+		if f != nil {
+			stdio[i] = f
+		}
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdio[0], stdio[1], stdio[2]
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 
 	if spec.Process.Terminal {

@@ -49,7 +49,7 @@ type exitStatus int
 func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 func mainStatus(argv []string) int {
-	logger := slog.New(newHandler(os.Stderr, "text", false))
+	logger := slog.New(newHandler(os.Stderr, "text", slog.LevelWarn))
 	app := newApp(&logger)
 	err := app.Run(argv)
 	var status exitStatus
@@ -71,9 +71,9 @@ func mainStatus(argv []string) int {
 // newHandler returns a slog handler whose level names are lowercase, as
 // logrus writes them for runc ("debug", "info", "warning", "error");
 // containerd's shim matches "error" exactly.
-func newHandler(w io.Writer, format string, debug bool) slog.Handler {
+func newHandler(w io.Writer, format string, level slog.Level) slog.Handler {
 	opts := &slog.HandlerOptions{
-		Level: slog.LevelInfo,
+		Level: level,
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 			if a.Key == slog.LevelKey && len(groups) == 0 {
 				level := strings.ToLower(a.Value.String())
@@ -84,9 +84,6 @@ func newHandler(w io.Writer, format string, debug bool) slog.Handler {
 			}
 			return a
 		},
-	}
-	if debug {
-		opts.Level = slog.LevelDebug
 	}
 	if format == "json" {
 		return slog.NewJSONHandler(w, opts)
@@ -123,16 +120,20 @@ func newApp(logger **slog.Logger) *cli.App {
 		if format != "text" && format != "json" {
 			return fmt.Errorf("invalid --log-format %q: use text or json", format)
 		}
-		w := io.Writer(os.Stderr)
+		// Progress entries go to a log file but not to a terminal.
+		w, level := io.Writer(os.Stderr), slog.LevelWarn
 		if path := c.String("log"); path != "" {
 			f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 			if err != nil {
 				return fmt.Errorf("opening the log file: %w", err)
 			}
-			w = f
+			w, level = f, slog.LevelInfo
 			app.Metadata["logToFile"] = true
 		}
-		*logger = slog.New(newHandler(w, format, c.Bool("debug")))
+		if c.Bool("debug") {
+			level = slog.LevelDebug
+		}
+		*logger = slog.New(newHandler(w, format, level))
 		(*logger).Debug("runnc invoked", "args", os.Args)
 		return nil
 	}
