@@ -166,6 +166,9 @@ func (l *launch) layout(p *plan.Plan, memSize uint64) error {
 		Segments: segments,
 		KeepFds:  keep,
 		Filter:   filter,
+		// The guest of solo5-spt inherits the dispositions of the
+		// tender's parent; the Go runtime has changed ours since.
+		IgnoredSignals: launcher.InitiallyIgnoredSignals(),
 	}
 	return nil
 }

@@ -28,7 +28,8 @@ const (
 	headerFdsCount       = 80
 	headerFilterOffset   = 88
 	headerFilterCount    = 96
-	headerSize           = 104
+	headerIgnoredSignals = 104
+	headerSize           = 112
 
 	segmentVaddr      = 0
 	segmentFilesz     = 8
@@ -60,7 +61,7 @@ const (
 // Segment is a guest memory range to fill from the unikernel file and
 // protect.
 type Segment struct {
-	// Vaddr is where Data goes in guest memory.
+	// Vaddr is the guest address of Data.
 	Vaddr uint64
 	// Start and End are the page-aligned range that gets Prot; it contains
 	// [Vaddr, Vaddr+len(Data)).
@@ -86,6 +87,9 @@ type Image struct {
 	KeepFds []int
 	// Filter is the seccomp BPF program installed before the jump.
 	Filter []unix.SockFilter
+	// IgnoredSignals has bit N-1 set for each signal N to set to SIG_IGN
+	// in the guest process, normally InitiallyIgnoredSignals().
+	IgnoredSignals uint64
 }
 
 // ErrInvalidImage is wrapped by every error of MarshalBinary.
@@ -127,6 +131,7 @@ func (im *Image) MarshalBinary() ([]byte, error) {
 	le.PutUint64(b[headerFdsCount:], uint64(len(fds)))
 	le.PutUint64(b[headerFilterOffset:], filterOffset)
 	le.PutUint64(b[headerFilterCount:], uint64(len(im.Filter)))
+	le.PutUint64(b[headerIgnoredSignals:], im.IgnoredSignals)
 
 	data := dataOffset
 	for i, s := range im.Segments {

@@ -46,6 +46,8 @@ struct ntl_header {
     uint64_t fds_count;
     uint64_t filter_offset; /* array of struct sock_filter */
     uint64_t filter_count;
+    /* Bit N-1 set: signal N is set to SIG_IGN in the guest process. */
+    uint64_t ignored_signals;
 };
 
 struct ntl_segment {

@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -244,6 +245,45 @@ static void check_fds(const uint64_t *keep, uint64_t count, int image_fd)
     }
 }
 
+/*
+ * Signals that were ignored when this process image started, before the
+ * Go runtime installed its handlers. execve resets handled signals to
+ * SIG_DFL but keeps ignored ones. Without this record, a signal that
+ * ntender's parent ignored would get its default action in the guest,
+ * unlike under solo5-spt. An example is SIGQUIT for a background job of a
+ * non-interactive shell.
+ */
+static uint64_t initially_ignored;
+
+static void record_ignored_signals(void)
+{
+    for (int sig = 1; sig <= 64; sig++) {
+        struct sigaction sa;
+
+        if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
+            initially_ignored |= 1ULL << (sig - 1);
+    }
+}
+
+uint64_t ntl_initially_ignored_signals(void)
+{
+    return initially_ignored;
+}
+
+static void ignore_signals(uint64_t mask)
+{
+    for (int sig = 1; sig <= 64; sig++) {
+        if (!(mask & (1ULL << (sig - 1))) || sig == SIGKILL || sig == SIGSTOP)
+            continue;
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = SIG_IGN;
+        /* Signals the C library reserves for itself reject changes. */
+        if (sigaction(sig, &sa, NULL) != 0 && errno != EINVAL)
+            fail("ignoring signal %d: %s", sig, strerror(errno));
+    }
+}
+
 static int to_mmap_prot(uint64_t pf)
 {
     return ((pf & NTL_PF_R) ? PROT_READ : 0) |
@@ -388,6 +428,7 @@ static void __attribute__((noreturn)) launch(int image_fd)
         fail("the process personality has READ_IMPLIES_EXEC, which makes "
              "all readable guest memory executable; run ntender without it");
 
+    ignore_signals(h.ignored_signals);
     map_guest(&h);
     load_guest(&h, image);
 
@@ -417,16 +458,19 @@ static void __attribute__((noreturn)) launch(int image_fd)
 }
 
 /*
- * Runs before the Go runtime starts: ld.so and libc call constructors of
- * the executable before its entry point's main work. Without the variable
- * this is an ordinary ntender process and the constructor does nothing.
+ * Runs before the Go runtime starts: a cgo executable starts at the C
+ * library's _start, which runs the constructors and then calls main, where
+ * the Go runtime begins. Without the variable this is an ordinary ntender
+ * process, and the constructor only records the ignored signals.
  */
 __attribute__((constructor)) static void ntender_spt_launch(void)
 {
     const char *value = getenv(NTL_ENV_VAR);
 
-    if (value == NULL)
+    if (value == NULL) {
+        record_ignored_signals();
         return;
+    }
     int fd = parse_fd(value);
     if (fd < 0)
         fail("%s=%s is not a file descriptor number", NTL_ENV_VAR, value);

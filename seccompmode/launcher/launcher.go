@@ -9,10 +9,11 @@
 // as an Image. Exec writes the image to a sealed memfd, clears FD_CLOEXEC
 // on that memfd and on the fds the guest keeps, and execve()s the ntender
 // executable with the environment variable EnvVar naming the memfd. The
-// constructor in launcher.c sees the variable in the new process, closes
-// every other fd above 2, maps guest memory at the ELF's addresses, copies
-// the segments and boot area, applies the segment protections, sets
-// no_new_privs, installs the filter and jumps to the entry point. execve
+// constructor in launcher.c finds the variable in the new process, closes
+// every other fd above 2, restores the signals that ntender's parent had
+// ignored, maps guest memory at the ELF's addresses, copies the segments
+// and boot area, applies the segment protections, sets no_new_privs,
+// installs the filter and jumps to the entry point. execve
 // keeps the pid, so the guest's exit status or fatal signal becomes the
 // status of the ntender process, as with the upstream solo5-spt tender.
 //
@@ -29,10 +30,23 @@ package launcher
 
 /*
 #cgo CFLAGS: -O2 -Wall -Wextra -Werror -fno-strict-aliasing
+#include <stdint.h>
 #include "image.h"
+
+uint64_t ntl_initially_ignored_signals(void);
 */
 import "C"
 
 // EnvVar is the environment variable whose value is the decimal number of
 // the memfd that holds the launch image.
 const EnvVar = "NTENDER_SPT_LAUNCH"
+
+// InitiallyIgnoredSignals returns the signals that were set to SIG_IGN
+// when this process started, before the Go runtime installed its signal
+// handlers, as a mask with bit N-1 for signal N. The constructor records
+// them. Because execve keeps ignored signals ignored, the guest of
+// solo5-spt inherits them from the tender's parent. Image.IgnoredSignals
+// set to this value gives the guest the same dispositions under ntender.
+func InitiallyIgnoredSignals() uint64 {
+	return uint64(C.ntl_initially_ignored_signals())
+}

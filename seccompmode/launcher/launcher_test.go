@@ -81,6 +81,19 @@ var (
 		0xb8, 0xe7, 0x00, 0x00, 0x00, // mov eax, 231
 		0x0f, 0x05, // syscall
 	}
+	// exit_group(handler of SIGQUIT): 1 for SIG_IGN, 0 for SIG_DFL. The
+	// old struct sigaction goes to 0x300000.
+	codeSigquitHandler = []byte{
+		0xbf, 0x03, 0x00, 0x00, 0x00, // mov edi, SIGQUIT
+		0x31, 0xf6, // xor esi, esi
+		0xba, 0x00, 0x00, 0x30, 0x00, // mov edx, 0x300000
+		0x41, 0xba, 0x08, 0x00, 0x00, 0x00, // mov r10d, 8
+		0xb8, 0x0d, 0x00, 0x00, 0x00, // mov eax, 13 (rt_sigaction)
+		0x0f, 0x05, // syscall
+		0x8b, 0x3c, 0x25, 0x00, 0x00, 0x30, 0x00, // mov edi, [0x300000]
+		0xb8, 0xe7, 0x00, 0x00, 0x00, // mov eax, 231
+		0x0f, 0x05, // syscall
+	}
 	// write(1, "hi\n", 3), then exit_group(0).
 	codeHello = []byte{
 		0xbf, 0x01, 0x00, 0x00, 0x00, // mov edi, 1
@@ -112,18 +125,19 @@ func codeFcntl(fd int) []byte {
 	return code
 }
 
-// testFilter allows exit_group, write and fcntl with any arguments and
-// kills the process on any other call or architecture.
+// testFilter allows exit_group, write, fcntl and rt_sigaction with any
+// arguments and kills the process on any other call or architecture.
 func testFilter() []unix.SockFilter {
 	kill := uint32(unix.SECCOMP_RET_KILL_PROCESS)
 	allow := uint32(unix.SECCOMP_RET_ALLOW)
 	raw, err := bpf.Assemble([]bpf.Instruction{
 		bpf.LoadAbsolute{Off: 4, Size: 4},
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.AUDIT_ARCH_X86_64, SkipFalse: 5},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.AUDIT_ARCH_X86_64, SkipFalse: 6},
 		bpf.LoadAbsolute{Off: 0, Size: 4},
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.SYS_EXIT_GROUP, SkipTrue: 4},
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.SYS_WRITE, SkipTrue: 3},
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.SYS_FCNTL, SkipTrue: 2},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.SYS_EXIT_GROUP, SkipTrue: 5},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.SYS_WRITE, SkipTrue: 4},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.SYS_FCNTL, SkipTrue: 3},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.SYS_RT_SIGACTION, SkipTrue: 2},
 		bpf.RetConstant{Val: kill},
 		bpf.RetConstant{Val: kill},
 		bpf.RetConstant{Val: allow},
@@ -204,6 +218,10 @@ func helperImage(name string) (*Image, error) {
 		im := guestImage(codeJumpToBoot)
 		copy(im.Boot, codeExit7)
 		im.ExecHeap = name == "execheap"
+		return im, nil
+	case "sigquit":
+		im := guestImage(codeSigquitHandler)
+		im.IgnoredSignals = InitiallyIgnoredSignals()
 		return im, nil
 	case "collide":
 		im := guestImage(codeExit42)
@@ -290,6 +308,39 @@ func TestLaunchHeapNotExecutable(t *testing.T) {
 	ws, _, stderr := runCase(t, "noexecheap")
 	if !ws.Signaled() || ws.Signal() != unix.SIGSEGV {
 		t.Fatalf("status %v, want death by SIGSEGV; stderr %q", ws, stderr)
+	}
+}
+
+// TestLaunchKeepsIgnoredSignals starts the helper from a shell that
+// ignores SIGQUIT. The Go runtime of the helper installs its own SIGQUIT
+// handler, so only the constructor's record can make the guest inherit
+// SIG_IGN, as a guest of solo5-spt would.
+func TestLaunchKeepsIgnoredSignals(t *testing.T) {
+	// /proc/self/exe inside the shell would name the shell.
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		trap string
+		want int
+	}{
+		{"trap '' QUIT", 1}, // SIG_IGN
+		{"trap - QUIT", 0},  // SIG_DFL
+	} {
+		cmd := exec.Command("/bin/sh", "-c", c.trap+`; exec "$0"`, self)
+		cmd.Env = append(os.Environ(), helperVar+"=sigquit")
+		out, err := cmd.CombinedOutput()
+		status := 0
+		var exitErr *exec.ExitError
+		if errors.As(err, &exitErr) {
+			status = exitErr.ExitCode()
+		} else if err != nil {
+			t.Fatalf("%s: %v", c.trap, err)
+		}
+		if status != c.want {
+			t.Errorf("%s: guest saw SIGQUIT handler %d, want %d; output %q", c.trap, status, c.want, out)
+		}
 	}
 }
 

@@ -30,6 +30,7 @@ func cLayout() map[string]uint64 {
 		"header.fds_count":       uint64(unsafe.Offsetof(h.fds_count)),
 		"header.filter_offset":   uint64(unsafe.Offsetof(h.filter_offset)),
 		"header.filter_count":    uint64(unsafe.Offsetof(h.filter_count)),
+		"header.ignored_signals": uint64(unsafe.Offsetof(h.ignored_signals)),
 		"segment size":           uint64(unsafe.Sizeof(s)),
 		"segment.vaddr":          uint64(unsafe.Offsetof(s.vaddr)),
 		"segment.filesz":         uint64(unsafe.Offsetof(s.filesz)),
