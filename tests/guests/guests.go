@@ -59,6 +59,9 @@ type Case struct {
 	// Note explains an expectation that is not obvious, such as where
 	// the upstream Solo5 tenders behave differently.
 	Note string
+	// Upstream, when not nil, is what the upstream Solo5 v0.12.1 tenders
+	// do where that differs from Status, Output and NoOutput.
+	Upstream *Expectation
 	// HostIssues lists hosts on which the case is known to fail for
 	// reasons outside the tender.
 	HostIssues []HostIssue
@@ -67,6 +70,25 @@ type Case struct {
 // ID returns "NAME/TARGET", unique within the table.
 func (c Case) ID() string {
 	return c.Name + "/" + c.Target
+}
+
+// Expectation is the outcome of a run: the exit status and the
+// substrings the output must and must not contain.
+type Expectation struct {
+	Status   int
+	Output   []string
+	NoOutput []string
+}
+
+// WithUpstreamExpectation returns c with the upstream Solo5 tenders'
+// outcome as its expectation, for checking the table against them.
+func (c Case) WithUpstreamExpectation() Case {
+	if c.Upstream != nil {
+		c.Status = c.Upstream.Status
+		c.Output = c.Upstream.Output
+		c.NoOutput = c.Upstream.NoOutput
+	}
+	return c
 }
 
 // BlockDevice is a backing file to create for a BLOCK_BASIC device.
@@ -161,11 +183,20 @@ type netEntry struct {
 }
 
 type targetEntry struct {
-	Status     *int        `json:"status"`
-	Output     []string    `json:"output"`
-	NoOutput   []string    `json:"no_output"`
-	Note       string      `json:"note"`
-	HostIssues []HostIssue `json:"host_issues"`
+	Status     *int           `json:"status"`
+	Output     []string       `json:"output"`
+	NoOutput   []string       `json:"no_output"`
+	Note       string         `json:"note"`
+	HostIssues []HostIssue    `json:"host_issues"`
+	Upstream   *upstreamEntry `json:"upstream"`
+}
+
+// upstreamEntry replaces the expectation of a target entry as a whole;
+// the table-wide no_output does not apply to it.
+type upstreamEntry struct {
+	Status   *int     `json:"status"`
+	Output   []string `json:"output"`
+	NoOutput []string `json:"no_output"`
 }
 
 // Cases returns every case in the table, in table order with hvt before
@@ -242,6 +273,15 @@ func buildCase(t table, g guestEntry, target string, entry targetEntry) (Case, e
 	c.Status = *entry.Status
 	if c.Status < 0 || c.Status > 255 {
 		return c, fmt.Errorf("invalid status %d, expected 0 to 255", c.Status)
+	}
+	if u := entry.Upstream; u != nil {
+		if u.Status == nil {
+			return c, fmt.Errorf("upstream: missing status")
+		}
+		if *u.Status < 0 || *u.Status > 255 {
+			return c, fmt.Errorf("upstream: invalid status %d, expected 0 to 255", *u.Status)
+		}
+		c.Upstream = &Expectation{Status: *u.Status, Output: u.Output, NoOutput: u.NoOutput}
 	}
 
 	names := make(map[string]bool)

@@ -176,6 +176,11 @@ func TestParseTableRejects(t *testing.T) {
 			want:  "invalid memory size 0",
 		},
 		{
+			name:  "upstream without status",
+			table: `{"mem":{"hvt":4},"guests":[{"name":"a","binary":"a","targets":{"hvt":{"status":0,"upstream":{"output":["x"]}}}}]}`,
+			want:  "upstream: missing status",
+		},
+		{
 			name:  "ping without net",
 			table: `{"mem":{"hvt":4},"guests":[{"name":"a","binary":"a","ping":[{"address":"10.0.0.2","count":1}],"targets":{"hvt":{"status":0}}}]}`,
 			want:  "ping without a net device",
@@ -191,6 +196,26 @@ func TestParseTableRejects(t *testing.T) {
 				t.Errorf("error %q does not contain %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestUpstreamExpectationReplacesAll(t *testing.T) {
+	table := `{"mem":{"hvt":4},"no_output":["FAILURE"],"guests":[{"name":"a","binary":"a",
+		"targets":{"hvt":{"status":1,"output":["Invalid guest"],
+		"upstream":{"status":1,"output":["FAILURE: continued"]}}}}]}`
+	cases, err := parseTable([]byte(table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cases) != 1 {
+		t.Fatalf("got %d cases, expected 1", len(cases))
+	}
+	c := cases[0]
+	if err := c.Check(1, "FAILURE: continued"); err == nil {
+		t.Error("the ntender expectation accepted the upstream outcome")
+	}
+	if err := c.WithUpstreamExpectation().Check(1, "FAILURE: continued"); err != nil {
+		t.Errorf("the upstream expectation rejected the upstream outcome: %v", err)
 	}
 }
 
