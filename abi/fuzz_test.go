@@ -9,7 +9,8 @@ import (
 )
 
 // FuzzParse feeds mutated unikernel files to every entry point that reads
-// a file and checks the invariants Parse promises to the backends.
+// a file and checks the invariants Parse promises to the backends. Run it
+// with: go test -run='^$' -fuzz=FuzzParse -fuzztime=10m ./abi
 func FuzzParse(f *testing.F) {
 	for _, dir := range []string{"good", "bad"} {
 		paths, err := filepath.Glob(filepath.Join("testdata", dir, "*"))
