@@ -11,8 +11,8 @@
 package guests
 
 import (
-	_ "embed"
 	"bytes"
+	_ "embed"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -46,7 +46,7 @@ type Case struct {
 	// Net lists the network devices to attach, in order.
 	Net []NetDevice
 	// Ping lists the ICMP echo requests to send from the host once the
-	// guest runs. The guest exits only after it has answered them.
+	// guest runs. The guest exits only after it has replied to them.
 	Ping []Ping
 	// Status is the expected exit status of the tender process, with
 	// death by signal N reported as 128+N (139 SIGSEGV, 159 SIGSYS).
@@ -111,8 +111,8 @@ type NetDevice struct {
 	// HostAddress is the tap's IPv4 address in CIDR notation, or empty
 	// when the host needs no address on this network.
 	HostAddress string
-	// MTU is the MTU to set on the tap; the guest sees it as the device
-	// MTU.
+	// MTU is the MTU to set on the tap. The tender reports it to the
+	// guest as the device MTU.
 	MTU int
 }
 
@@ -343,9 +343,9 @@ func checkDeviceName(seen map[string]bool, name string) error {
 }
 
 // BuildDir returns the directory that `make -C tests/guests` writes the
-// guests to. It is found from the module root above the working
-// directory, so it works from any package's tests; if there is none, it
-// is found from this source file's location.
+// guests to. It looks for the module root above the working directory,
+// which works from any package's tests. Without one, it uses the location
+// of this source file.
 func BuildDir() string {
 	if dir, err := os.Getwd(); err == nil {
 		for {

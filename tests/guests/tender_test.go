@@ -137,7 +137,7 @@ func runCase(t *testing.T, c Case, tender string) {
 }
 
 // createNetwork creates a network namespace with one tap per net device
-// of c, configured as the device's test network says, and fills taps.
+// of c, configured for the device's test network, and fills taps.
 // The namespace keeps the taps and their addresses away from the host.
 func createNetwork(t *testing.T, c Case, taps map[string]string) string {
 	namespace := fmt.Sprintf("ntguests%d", os.Getpid())

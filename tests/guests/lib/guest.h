@@ -8,9 +8,9 @@
  * the way the upstream test unikernels do, but their names carry a guest_
  * prefix because this is not the Solo5 library.
  *
- * A guest provides guest_main(); the runtime calls it after it has set up
- * the CPU state, parsed the log options and checked the memory size, and
- * passes its return value to guest_exit().
+ * A guest provides guest_main(). The runtime calls it once the CPU state,
+ * the log options and the memory size are set up and checked, and passes
+ * its return value to guest_exit().
  */
 #ifndef GUEST_H
 #define GUEST_H
@@ -82,9 +82,9 @@ guest_result_t guest_block_read(guest_handle_t handle, uint64_t offset,
                                 void *buf, size_t size);
 /*
  * Multi-block I/O for benchmarks: size must be a non-zero multiple of the
- * block size. hvt issues one hypercall for the whole range; spt issues one
- * system call per block, as the Solo5 spt bindings must because the
- * seccomp filter allows only block-sized transfers.
+ * block size. hvt issues one hypercall for the whole range. spt issues one
+ * system call per block, because the spt seccomp filter allows only
+ * block-sized transfers.
  */
 guest_result_t guest_block_write_many(guest_handle_t handle, uint64_t offset,
                                       const void *buf, size_t size);
@@ -107,10 +107,10 @@ guest_result_t guest_net_read(guest_handle_t handle, void *buf, size_t size,
                               size_t *read_size);
 
 /*
- * Thread-local storage. guest_tls_size() is the size of one TLS block,
- * guest_tls_init() fills the block at addr with the .tdata image and zeroed
- * .tbss and returns the thread pointer to pass to guest_set_tls_base().
- * The block must be aligned to 16 bytes.
+ * Thread-local storage. guest_tls_size() returns the size of one TLS block.
+ * guest_tls_init() fills the block at addr, which must be 16-byte aligned,
+ * with the .tdata image and a zeroed .tbss. It returns the thread pointer
+ * to pass to guest_set_tls_base().
  */
 size_t guest_tls_size(void);
 uintptr_t guest_tls_init(void *addr);

@@ -1,8 +1,8 @@
 /*
- * hvt.c: the hvt target. Services are hypercalls (hvt_abi.h); the guest
- * installs its own GDT and IDT because the tender's GDT lies in a page the
- * guest page tables leave unmapped, and it has no IDT at all, so without
- * these any CPU exception would triple-fault the vCPU.
+ * hvt.c: the hvt target, whose services are hypercalls (hvt_abi.h).
+ * The guest installs its own GDT and IDT. The tender's GDT lies in a page
+ * that the guest page tables leave unmapped, and the tender sets no IDT, so
+ * without them any CPU exception would triple-fault the vCPU.
  */
 #include "hvt_abi.h"
 #include "platform.h"

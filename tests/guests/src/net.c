@@ -1,6 +1,6 @@
 /*
- * net: answers ARP and ICMP echo requests on "service0".
- * Arguments: [IPV4] [limit N]. The address defaults to 10.0.0.2; with
+ * net: replies to ARP and ICMP echo requests on "service0".
+ * Arguments: [IPV4] [limit N]. The address defaults to 10.0.0.2. With
  * "limit N" the guest exits with SUCCESS after N echo requests.
  */
 #include "args.h"

@@ -1,7 +1,7 @@
 /*
- * net_2if: answers ARP and ICMP echo requests on "service0" (10.0.0.2)
- * and "service1" (10.1.0.2). With "limit N" the guest exits with SUCCESS
- * once each interface has answered N echo requests.
+ * net_2if: replies to ARP and ICMP echo requests on "service0"
+ * (10.0.0.2) and "service1" (10.1.0.2). With "limit N" the guest exits
+ * with SUCCESS once each interface has replied to N echo requests.
  */
 #include "args.h"
 #include "netecho.h"

@@ -64,7 +64,8 @@ static void swap_ethernet(uint8_t *eth, const uint8_t *mac)
     memcpy(eth + 6, mac, 6);
 }
 
-/* Answer an ARP request for our address in place; false if none is due. */
+/* Turn an ARP request for our address into the reply, in place. Returns
+ * false when the frame needs no reply. */
 static bool handle_arp(struct netecho_if *nif, uint8_t *eth, size_t size)
 {
     uint8_t *arp = eth + GUEST_NET_HLEN;
@@ -85,7 +86,7 @@ static bool handle_arp(struct netecho_if *nif, uint8_t *eth, size_t size)
     return true;
 }
 
-/* Answer an ICMP echo request for our address in place. */
+/* Turn an ICMP echo request for our address into the reply, in place. */
 static bool handle_ipv4(struct netecho_if *nif, uint8_t *eth, size_t size)
 {
     uint8_t *ip = eth + GUEST_NET_HLEN;
@@ -115,7 +116,7 @@ static bool handle_ipv4(struct netecho_if *nif, uint8_t *eth, size_t size)
     return true;
 }
 
-/* Answer every frame waiting on nif. */
+/* Read every frame waiting on nif and send the replies. */
 static void drain(struct netecho_if *nif)
 {
     for (;;) {
@@ -185,6 +186,6 @@ void netecho_run(struct netecho_if *ifs, size_t count, uint64_t limit)
         }
     }
     for (size_t i = 0; i < count; i++)
-        guest_printf("%s: answered %lu echo requests\n", ifs[i].name,
+        guest_printf("%s: replied to %lu echo requests\n", ifs[i].name,
                      ifs[i].echo_requests);
 }
