@@ -75,6 +75,7 @@ func newApp() *cli.App {
 		Commands: []*cli.Command{
 			runCommand(),
 			infoCommand(),
+			benchCommand(),
 		},
 	}
 }

@@ -1,0 +1,115 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+)
+
+// Mode names. An spt unikernel under hvt runs in a VM whose syscall shim
+// turns the guest's system calls into hypercalls.
+const (
+	ModeHVT      = "hvt"
+	ModeSPT      = "spt"
+	ModeSPTInHVT = "spt-in-hvt"
+	ModeSolo5HVT = "solo5-hvt"
+	ModeSolo5SPT = "solo5-spt"
+)
+
+// AllModes lists every mode in table order: ntender's modes, then the
+// upstream tenders they are compared with.
+var AllModes = []string{ModeHVT, ModeSPT, ModeSPTInHVT, ModeSolo5HVT, ModeSolo5SPT}
+
+// Mode is one way of running the benchmark guests: a tender program, its
+// options and the guest target it runs.
+type Mode struct {
+	Name string `json:"name"`
+	// Tender is the tender program, and TenderArgs the options that come
+	// before the Solo5 options (such as --mode=hvt).
+	Tender     string   `json:"tender"`
+	TenderArgs []string `json:"tender_args,omitempty"`
+	// Target is the guest binary suffix: "hvt" or "spt".
+	Target string `json:"target"`
+	// MemMiB is the guest memory given with --mem.
+	MemMiB int `json:"mem_mib"`
+	// Baseline names the upstream mode whose medians the ratios divide
+	// by, or is empty for an upstream mode.
+	Baseline string `json:"baseline,omitempty"`
+	// Unavailable is why the mode could not run on this host, or empty.
+	Unavailable string `json:"unavailable,omitempty"`
+}
+
+// Guest memory sizes, as the test guest table uses them: Solo5 hvt
+// guests need room for their page tables, spt guests do not.
+const (
+	memHVT = 4
+	memSPT = 2
+)
+
+// Tenders names the tender programs. An empty upstream path is looked up
+// on PATH as solo5-hvt or solo5-spt.
+type Tenders struct {
+	Ntender  string
+	Solo5HVT string
+	Solo5SPT string
+}
+
+// NewModes returns the named modes in the order given. An upstream mode
+// whose tender is not found is returned with Unavailable set, so that
+// reports show why its figures are missing.
+func NewModes(names []string, t Tenders) ([]Mode, error) {
+	var modes []Mode
+	for _, name := range names {
+		m := Mode{Name: name}
+		switch name {
+		case ModeHVT:
+			m.Tender, m.TenderArgs, m.Target, m.MemMiB = t.Ntender, []string{"--mode=hvt"}, "hvt", memHVT
+			m.Baseline = ModeSolo5HVT
+		case ModeSPT:
+			m.Tender, m.TenderArgs, m.Target, m.MemMiB = t.Ntender, []string{"--mode=spt"}, "spt", memSPT
+			m.Baseline = ModeSolo5SPT
+		case ModeSPTInHVT:
+			// Compared with solo5-hvt because both pay for a VM exit
+			// per call; solo5-spt runs the same binary without one.
+			m.Tender, m.TenderArgs, m.Target, m.MemMiB = t.Ntender, []string{"--mode=hvt"}, "spt", memHVT
+			m.Baseline = ModeSolo5HVT
+		case ModeSolo5HVT:
+			m.Target, m.MemMiB = "hvt", memHVT
+			m.Tender, m.Unavailable = findTender(t.Solo5HVT, "solo5-hvt", t.Ntender)
+		case ModeSolo5SPT:
+			m.Target, m.MemMiB = "spt", memSPT
+			m.Tender, m.Unavailable = findTender(t.Solo5SPT, "solo5-spt", t.Ntender)
+		default:
+			return nil, fmt.Errorf("unknown mode %q: use one of %v", name, AllModes)
+		}
+		modes = append(modes, m)
+	}
+	return modes, nil
+}
+
+// findTender returns the absolute path of an upstream tender, from flag
+// or else from PATH, or a reason why there is none. A tender that
+// resolves to ntender (such as the bin/solo5-hvt link) is no baseline.
+func findTender(flag, name, ntender string) (path, unavailable string) {
+	if flag == "" {
+		p, err := exec.LookPath(name)
+		if err != nil {
+			return "", fmt.Sprintf("%s is not on PATH; name it with --%s=PATH", name, name)
+		}
+		flag = p
+	}
+	abs, err := filepath.Abs(flag)
+	if err != nil {
+		return "", fmt.Sprintf("%s: %v", flag, err)
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return "", fmt.Sprintf("%s not usable: %v", name, err)
+	}
+	resolved, err1 := filepath.EvalSymlinks(abs)
+	self, err2 := filepath.EvalSymlinks(ntender)
+	if err1 == nil && err2 == nil && resolved == self {
+		return "", fmt.Sprintf("%s is ntender itself; name the upstream tender with --%s=PATH", abs, name)
+	}
+	return abs, ""
+}
