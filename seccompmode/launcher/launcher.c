@@ -412,8 +412,8 @@ static void __attribute__((noreturn)) launch(int image_fd)
     check_header(&h, image_size);
     check_segments(&h, image);
 
-    uint64_t keep[NTL_MAX_FDS];
-    memcpy(keep, image + h.fds_offset, h.fds_count * sizeof keep[0]);
+    /* The offset is 8-aligned (check_header) and the mapping page-aligned. */
+    const uint64_t *keep = (const uint64_t *)(image + h.fds_offset);
     check_fds(keep, h.fds_count, image_fd);
     close_other_fds(keep, h.fds_count);
 
@@ -433,12 +433,17 @@ static void __attribute__((noreturn)) launch(int image_fd)
     load_guest(&h, image);
 
     /*
-     * The filter is copied to the stack so that the image can be unmapped:
-     * nothing of it is left for the guest to read.
+     * The filter moves to a mapping of its own so that the image can be
+     * unmapped, leaving the guest only the filter to read. The stack
+     * would do as well, but 32 KiB of it may not be there under a small
+     * RLIMIT_STACK.
      */
-    struct sock_filter filter[NTL_MAX_FILTER];
-    memcpy(filter, image + h.filter_offset,
-           h.filter_count * sizeof filter[0]);
+    size_t filter_size = h.filter_count * sizeof(struct sock_filter);
+    struct sock_filter *filter = mmap(NULL, filter_size, PROT_READ | PROT_WRITE,
+                                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (filter == MAP_FAILED)
+        fail_errno("allocating memory for the seccomp filter", errno);
+    memcpy(filter, image + h.filter_offset, filter_size);
     struct sock_fprog prog = {
         .len = (unsigned short)h.filter_count,
         .filter = filter,
