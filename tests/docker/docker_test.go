@@ -1,0 +1,462 @@
+// Package docker tests runnc end to end under a real Docker engine: a
+// private dockerd started by scripts/docker-env with runnc registered as
+// the runtime "runnc", images imported from tarballs of the project's test
+// guests, and the docker CLI. Docker is never given a registry.
+//
+// The tests need root, /dev/kvm, dockerd (Debian's docker.io), the Go
+// toolchain and the built guests (make -C tests/guests). Without one of
+// them they skip, unless NTENDER_REQUIRE_ALL=1 makes them fail.
+package docker
+
+import (
+	"archive/tar"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ntender/ntender/tender"
+	"github.com/ntender/ntender/tests/guests"
+)
+
+// image is the name of the imported test image. It holds every guest used
+// here at /NAME.hvt and /NAME.spt, plus /notes.txt, which is not a
+// unikernel.
+const image = "runnc-test-guests:latest"
+
+// testSubnet is the subnet of the Docker network the tests create. It is
+// in a private range that Docker's default pools do not hand out.
+const testSubnet = "172.31.251.0/24"
+
+var imageGuests = []string{"hello", "abort", "exit", "net", "blk"}
+
+// env is the engine shared by all tests, set up once by setup.
+var env struct {
+	once    sync.Once
+	err     error
+	skip    string
+	dir     string // scripts/docker-env directory
+	host    string // DOCKER_HOST
+	network string
+}
+
+func TestMain(m *testing.M) {
+	status := m.Run()
+	if env.dir != "" {
+		if out, err := exec.Command(envScript(), "stop", env.dir).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "stopping the test dockerd: %v: %s\n", err, out)
+			status = 1
+		}
+	}
+	os.Exit(status)
+}
+
+// moduleRoot is the repository root, two levels above this package.
+func moduleRoot() string { return filepath.Join(guests.BuildDir(), "..", "..", "..") }
+
+func envScript() string { return filepath.Join(moduleRoot(), "scripts", "docker-env") }
+
+// requireDocker returns once the shared engine runs, or skips or fails
+// the test with the reason it cannot.
+func requireDocker(t *testing.T) {
+	t.Helper()
+	env.once.Do(setup)
+	if env.skip != "" {
+		if os.Getenv("NTENDER_REQUIRE_ALL") == "1" {
+			t.Fatalf("%s (NTENDER_REQUIRE_ALL=1)", env.skip)
+		}
+		t.Skip(env.skip)
+	}
+	if env.err != nil {
+		t.Fatal(env.err)
+	}
+}
+
+func setup() {
+	switch {
+	case os.Geteuid() != 0:
+		env.skip = "needs root to run dockerd"
+		return
+	case tender.ProbeKVM() != nil:
+		env.skip = "needs KVM: " + tender.ProbeKVM().Error()
+		return
+	}
+	if _, err := exec.LookPath("dockerd"); err != nil {
+		env.skip = "needs dockerd; install Debian's docker.io"
+		return
+	}
+	for _, g := range imageGuests {
+		if _, err := os.Stat(guests.Binary(g, "hvt")); err != nil {
+			env.skip = "needs the test guests; run make -C tests/guests"
+			return
+		}
+	}
+	env.err = startEngine()
+}
+
+// startEngine builds runnc and ntender, starts the private engine, imports
+// the test image and creates the test network.
+func startEngine() error {
+	dir, err := os.MkdirTemp("", "runnc-e2e.")
+	if err != nil {
+		return err
+	}
+	bin := filepath.Join(dir, "bin")
+	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	builds := [][]string{
+		{goTool, "build", "-o", filepath.Join(bin, "runnc"), "./cmd/runnc"},
+		{goTool, "build", "-buildmode=pie", "-o", filepath.Join(bin, "ntender"), "./cmd/ntender"},
+	}
+	for _, args := range builds {
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Dir = moduleRoot()
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+
+	env.dir = filepath.Join(dir, "engine")
+	out, err := exec.Command(envScript(), "start", env.dir, filepath.Join(bin, "runnc")).Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return fmt.Errorf("scripts/docker-env start: %v: %s", err, ee.Stderr)
+		}
+		return fmt.Errorf("scripts/docker-env start: %w", err)
+	}
+	env.host = strings.TrimSpace(string(out))
+
+	tarball, err := imageTar()
+	if err != nil {
+		return err
+	}
+	if _, err := dockerIn(tarball, "import", "-", image); err != nil {
+		return err
+	}
+	env.network = "runnc-e2e"
+	_, err = docker("network", "create", "--subnet", testSubnet,
+		"-o", "com.docker.network.bridge.name=runnc-e2e0", env.network)
+	return err
+}
+
+// imageTar returns a tarball of the test guests and one non-unikernel file.
+func imageTar() (io.Reader, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	add := func(name string, data []byte) error {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o755, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
+			return err
+		}
+		_, err := tw.Write(data)
+		return err
+	}
+	for _, g := range imageGuests {
+		for _, target := range []string{"hvt", "spt"} {
+			data, err := os.ReadFile(guests.Binary(g, target))
+			if err != nil {
+				return nil, err
+			}
+			if err := add(g+"."+target, data); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := add("notes.txt", []byte("not a unikernel\n")); err != nil {
+		return nil, err
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return &buf, nil
+}
+
+// result is a finished docker command.
+type result struct {
+	status int
+	stdout string
+	stderr string
+}
+
+func dockerIn(stdin io.Reader, args ...string) (result, error) {
+	cmd := exec.Command("docker", append([]string{"-H", env.host}, args...)...)
+	cmd.Stdin = stdin
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := result{stdout: stdout.String(), stderr: stderr.String()}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		r.status = ee.ExitCode()
+		return r, fmt.Errorf("docker %s: exit status %d: %s", strings.Join(args, " "), r.status, r.stderr)
+	case err != nil:
+		return r, fmt.Errorf("docker %s: %w", strings.Join(args, " "), err)
+	}
+	return r, nil
+}
+
+func docker(args ...string) (result, error) { return dockerIn(nil, args...) }
+
+// dockerRun runs a container to its end and returns its status and
+// output; a non-zero status is not an error.
+func dockerRun(t *testing.T, args ...string) result {
+	t.Helper()
+	r, err := docker(append([]string{"run", "--rm", "--runtime=runnc"}, args...)...)
+	if err != nil && r.status == 0 {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestHelloOutputAndStatus(t *testing.T) {
+	requireDocker(t)
+	for _, target := range []string{"hvt", "spt"} {
+		t.Run(target, func(t *testing.T) {
+			r := dockerRun(t, image, "/hello."+target, "Hello_Solo5")
+			if r.status != 0 {
+				t.Errorf("exit status %d, want 0; stderr: %s", r.status, r.stderr)
+			}
+			if !strings.Contains(r.stdout, "Hello, World") || !strings.Contains(r.stdout, "SUCCESS") {
+				t.Errorf("output lacks the greeting and SUCCESS:\n%s", r.stdout)
+			}
+
+			r = dockerRun(t, image, "/exit."+target, "42")
+			if r.status != 42 {
+				t.Errorf("exit guest: status %d, want 42; stderr: %s", r.status, r.stderr)
+			}
+		})
+	}
+}
+
+func TestDockerLogsShowsConsole(t *testing.T) {
+	requireDocker(t)
+	r, err := docker("run", "-d", "--runtime=runnc", image, "/hello.hvt", "Hello_Solo5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := strings.TrimSpace(r.stdout)
+	defer docker("rm", "-f", id)
+	if r, err = docker("wait", id); err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(r.stdout) != "0" {
+		t.Errorf("docker wait: status %s, want 0", r.stdout)
+	}
+	if r, err = docker("logs", id); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(r.stdout, "SUCCESS") {
+		t.Errorf("docker logs lacks the console output:\n%s", r.stdout)
+	}
+}
+
+func TestAbortStatus(t *testing.T) {
+	requireDocker(t)
+	for _, target := range []string{"hvt", "spt"} {
+		r := dockerRun(t, image, "/abort."+target)
+		if r.status != 255 {
+			t.Errorf("%s: exit status %d, want 255; stderr: %s", target, r.status, r.stderr)
+		}
+	}
+}
+
+// TestSptImageUnderBothBackends runs one spt binary with RUNNC_MODE=spt
+// and RUNNC_MODE=hvt.
+func TestSptImageUnderBothBackends(t *testing.T) {
+	requireDocker(t)
+	for _, mode := range []string{"spt", "hvt"} {
+		t.Run(mode, func(t *testing.T) {
+			r := dockerRun(t, "-e", "RUNNC_MODE="+mode, image, "/hello.spt", "Hello_Solo5")
+			if r.status != 0 {
+				t.Errorf("exit status %d, want 0; stderr: %s", r.status, r.stderr)
+			}
+			if !strings.Contains(r.stdout, "SUCCESS") {
+				t.Errorf("output lacks SUCCESS:\n%s", r.stdout)
+			}
+		})
+	}
+}
+
+func TestMemoryLimitIsGuestMemory(t *testing.T) {
+	requireDocker(t)
+	r := dockerRun(t, "-m", "6m", image, "/hello.hvt", "Hello_Solo5")
+	if r.status != 0 {
+		t.Fatalf("exit status %d; stderr: %s", r.status, r.stderr)
+	}
+	// The guest runtime prints the guest memory size it was given.
+	if !strings.Contains(r.stdout, "mem_size 0x600000") {
+		t.Errorf("guest memory is not 6 MiB:\n%s", r.stdout)
+	}
+}
+
+func TestNotUnikernelRejected(t *testing.T) {
+	requireDocker(t)
+	r := dockerRun(t, image, "/notes.txt")
+	if r.status == 0 {
+		t.Fatal("a text file ran as a unikernel")
+	}
+	if !strings.Contains(r.stderr, `"/notes.txt" is not a Solo5 unikernel`) {
+		t.Errorf("docker does not show why the image cannot run:\n%s", r.stderr)
+	}
+}
+
+func TestVolumeBlockDevice(t *testing.T) {
+	requireDocker(t)
+	for _, target := range []string{"hvt", "spt"} {
+		t.Run(target, func(t *testing.T) {
+			disk := filepath.Join(t.TempDir(), "disk.img")
+			if err := os.WriteFile(disk, make([]byte, 64<<10), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			r := dockerRun(t, "-v", disk+":/storage", image, "/blk."+target)
+			if r.status != 0 || !strings.Contains(r.stdout, "SUCCESS") {
+				t.Fatalf("exit status %d; output:\n%s%s", r.status, r.stdout, r.stderr)
+			}
+			data, err := os.ReadFile(disk)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The blk guest fills block 0 with '0'+i%64.
+			for i := 0; i < 512; i++ {
+				if data[i] != byte('0'+i%64) {
+					t.Fatalf("disk byte %d is %#x, want %#x: the guest's write is not in the file", i, data[i], '0'+i%64)
+				}
+			}
+		})
+	}
+}
+
+// container is a detached net guest on the test network.
+type container struct {
+	id, ip, sandbox string
+	pid             int
+}
+
+func startNetGuest(t *testing.T, target string) container {
+	t.Helper()
+	// The net guest takes its address as a bare argument.
+	r, err := docker("run", "-d", "--runtime=runnc", "--network", env.network,
+		"-e", "RUNNC_NET_ARGS={address}", image, "/net."+target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := container{id: strings.TrimSpace(r.stdout)}
+	t.Cleanup(func() { docker("rm", "-f", c.id) })
+	r, err = docker("inspect", "-f", "{{.State.Pid}} {{.NetworkSettings.SandboxKey}} {{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", c.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := strings.Fields(r.stdout)
+	if len(fields) != 3 {
+		t.Fatalf("docker inspect: %q, want pid, sandbox and address", r.stdout)
+	}
+	c.pid, _ = strconv.Atoi(fields[0])
+	c.sandbox, c.ip = fields[1], fields[2]
+	return c
+}
+
+func ping(ip string) error {
+	out, err := exec.Command("ping", "-c", "1", "-W", "5", ip).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("ping %s: %v: %s", ip, err, out)
+	}
+	return nil
+}
+
+func TestNetGuestAnswersPing(t *testing.T) {
+	requireDocker(t)
+	for _, target := range []string{"hvt", "spt"} {
+		t.Run(target, func(t *testing.T) {
+			c := startNetGuest(t, target)
+			if err := ping(c.ip); err != nil {
+				r, _ := docker("logs", c.id)
+				t.Fatalf("%v\nguest console:\n%s%s", err, r.stdout, r.stderr)
+			}
+		})
+	}
+}
+
+// checkNothingLeft checks that container c left no process, cgroup,
+// network namespace (with its tap) or runtime state behind.
+func checkNothingLeft(t *testing.T, c container) {
+	t.Helper()
+	if err := unix.Kill(c.pid, 0); err == nil {
+		t.Errorf("tender pid %d still exists", c.pid)
+	}
+	cgroups, _ := filepath.Glob("/sys/fs/cgroup/*/docker/" + c.id)
+	if v2, _ := filepath.Glob("/sys/fs/cgroup/docker/" + c.id); len(v2) > 0 {
+		cgroups = append(cgroups, v2...)
+	}
+	for _, dir := range cgroups {
+		t.Errorf("cgroup %s left behind", dir)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(c.sandbox, &st); err == nil && st.Type == unix.NSFS_MAGIC {
+		t.Errorf("network namespace %s (and its tap) left behind", c.sandbox)
+	}
+	states, _ := filepath.Glob(filepath.Join(env.dir, "exec", "runtime-*", "*", c.id))
+	for _, s := range states {
+		t.Errorf("runtime state %s left behind", s)
+	}
+}
+
+func TestStopKillRmLeaveNothing(t *testing.T) {
+	requireDocker(t)
+	cases := []struct {
+		name, target string
+		end          func(c container) error
+		status       int
+	}{
+		// The hvt tender exits with status 1 on SIGTERM, as solo5-hvt.
+		{"stop-hvt", "hvt", func(c container) error { _, err := docker("stop", "-t", "10", c.id); return err }, 1},
+		// The spt tender is its pid namespace's init with no handlers, so
+		// runnc delivers SIGTERM as SIGKILL.
+		{"stop-spt", "spt", func(c container) error { _, err := docker("stop", "-t", "10", c.id); return err }, 137},
+		{"kill-hvt", "hvt", func(c container) error { _, err := docker("kill", c.id); return err }, 137},
+		{"kill-spt", "spt", func(c container) error { _, err := docker("kill", c.id); return err }, 137},
+		{"sigkill-hvt", "hvt", func(c container) error { return unix.Kill(c.pid, unix.SIGKILL) }, 137},
+		{"sigkill-spt", "spt", func(c container) error { return unix.Kill(c.pid, unix.SIGKILL) }, 137},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := startNetGuest(t, tc.target)
+			if err := ping(c.ip); err != nil {
+				t.Fatal(err)
+			}
+			if err := tc.end(c); err != nil {
+				t.Fatal(err)
+			}
+			r, err := docker("wait", c.id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.TrimSpace(r.stdout); got != strconv.Itoa(tc.status) {
+				t.Errorf("exit status %s, want %d", got, tc.status)
+			}
+			if _, err := docker("rm", c.id); err != nil {
+				t.Fatal(err)
+			}
+			checkNothingLeft(t, c)
+		})
+	}
+}
+
+func TestRmForceLeavesNothing(t *testing.T) {
+	requireDocker(t)
+	c := startNetGuest(t, "hvt")
+	if _, err := docker("rm", "-f", c.id); err != nil {
+		t.Fatal(err)
+	}
+	checkNothingLeft(t, c)
+}
