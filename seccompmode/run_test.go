@@ -297,3 +297,22 @@ func TestPrintFilter(t *testing.T) {
 		t.Errorf("output has net rules for a guest without network devices:\n%s", out.String())
 	}
 }
+
+// TestRunRejectsMemoryReachingExecutable asks for the largest size MemSize
+// accepts, which reaches every executable's load address, and must be
+// rejected before the exec. The limit depends on the helper's own load
+// address, which ASLR changes in every process, so no smaller size is
+// certain to be rejected.
+func TestRunRejectsMemoryReachingExecutable(t *testing.T) {
+	mem := fmt.Sprintf("--mem=%d", maxMemSize>>20)
+	r := runTender(t, mem, guestBinary(t, "hello", guests.TargetSPT))
+	if r.exitCode() != 1 {
+		t.Fatalf("%s: want exit 1:\n%v", mem, r)
+	}
+	if !strings.Contains(r.stderr, "reaches the ntender executable") {
+		t.Errorf("stderr does not explain the limit:\n%v", r)
+	}
+	if strings.Contains(r.stderr, "spt launch:") {
+		t.Errorf("the launcher ran; Run should have rejected the size first:\n%v", r)
+	}
+}
