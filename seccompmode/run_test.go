@@ -7,9 +7,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ntender/ntender/plan"
 	"github.com/ntender/ntender/tests/guests"
@@ -314,5 +317,69 @@ func TestRunRejectsMemoryReachingExecutable(t *testing.T) {
 	}
 	if strings.Contains(r.stderr, "spt launch:") {
 		t.Errorf("the launcher ran; Run should have rejected the size first:\n%v", r)
+	}
+}
+
+// TestGuestProcessState inspects the process of a running guest: the time
+// guest sleeps for about a second, which leaves time to read /proc once
+// the filter is installed.
+func TestGuestProcessState(t *testing.T) {
+	tender, err := startTender("--mem=2", guestBinary(t, "time", guests.TargetSPT))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if r, err := tender.wait(); err != nil || r.exitCode() != 0 {
+			t.Errorf("guest run failed (%v):\n%v", err, r)
+		}
+	}()
+	proc := fmt.Sprintf("/proc/%d", tender.cmd.Process.Pid)
+
+	// Seccomp: 2 means a filter is installed, so the guest runs.
+	var status string
+	for range 2000 {
+		b, err := os.ReadFile(proc + "/status")
+		if err != nil {
+			t.Fatalf("the guest ended before its state was read: %v", err)
+		}
+		if status = string(b); strings.Contains(status, "\nSeccomp:\t2\n") {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for _, want := range []string{"\nSeccomp:\t2\n", "\nSeccomp_filters:\t1\n", "\nThreads:\t1\n", "\nNoNewPrivs:\t1\n"} {
+		if !strings.Contains(status, want) {
+			t.Errorf("/proc status lacks %q:\n%s", strings.TrimSpace(want), status)
+		}
+	}
+
+	entries, err := os.ReadDir(proc + "/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, e := range entries {
+		target, err := os.Readlink(proc + "/fd/" + e.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := strconv.Atoi(e.Name()); n > 2 {
+			kinds = append(kinds, target)
+		}
+	}
+	sort.Strings(kinds)
+	if got, want := strings.Join(kinds, " "), "anon_inode:[eventpoll] anon_inode:[timerfd]"; got != want {
+		t.Errorf("fds above 2 are %q, want %q", got, want)
+	}
+
+	maps, err := os.ReadFile(proc + "/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(maps), "00010000-00100000 rw-p ") {
+		t.Errorf("guest memory is not the first mapping at 0x10000:\n%s", maps)
+	}
+	if strings.Contains(string(maps), "ntender-spt-launch") {
+		t.Errorf("the launch image is still mapped:\n%s", maps)
 	}
 }
