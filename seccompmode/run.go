@@ -33,12 +33,11 @@ type Config struct {
 // return: the process is replaced by a fresh image of the ntender
 // executable, which becomes the guest, so the guest's exit status or fatal
 // signal is the status of this process. On failure it returns status 1 and
-// an error, and the process is unchanged except that p's devices may have
-// lost FD_CLOEXEC for a moment.
+// an error, and leaves the process as it was.
 //
-// Run must be called with no child process being started by another
-// goroutine, because the guest's fds become inheritable just before the
-// exec (launcher.Exec holds syscall.ForkLock to enforce this for os/exec).
+// launcher.Exec holds syscall.ForkLock while the guest's fds are
+// inheritable, so a child that another goroutine starts through os/exec
+// does not inherit them.
 func Run(p *plan.Plan, cfg Config) (status int, err error) {
 	l, err := prepare(p)
 	if err != nil {

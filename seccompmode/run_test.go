@@ -383,3 +383,22 @@ func TestGuestProcessState(t *testing.T) {
 		t.Errorf("the launch image is still mapped:\n%s", maps)
 	}
 }
+
+func TestPrintFilterRejectsHVT(t *testing.T) {
+	opts, err := plan.ParseArgs([]string{"--mem=2", guestBinary(t, "hello", guests.TargetHVT)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := plan.Build(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	var out bytes.Buffer
+	if err := PrintFilter(&out, p); !errors.Is(err, ErrNotSPT) {
+		t.Errorf("error %v, want ErrNotSPT", err)
+	}
+	if out.Len() != 0 {
+		t.Errorf("output %q, want none", out.String())
+	}
+}
