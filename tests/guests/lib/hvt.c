@@ -37,13 +37,14 @@ static uint64_t gdt[3] __attribute__((aligned(16))) = {
     0x00af9b000000ffffULL,
     0x00cf93000000ffffULL,
 };
-static struct idt_gate idt[IDT_VECTORS] __attribute__((aligned(16)));
+RUNTIME_DATA static struct idt_gate idt[IDT_VECTORS]
+    __attribute__((aligned(16)));
 extern const uint64_t hvt_trap_stubs[IDT_VECTORS];
 
 /* The frame handed to the tender as the HALT cookie; see hvt_trap(). */
-static struct hvt_trap_frame trap_frame;
+RUNTIME_DATA static struct hvt_trap_frame trap_frame;
 
-static uint64_t tsc_mult; /* ns = (tsc * tsc_mult) >> 32 */
+RUNTIME_DATA static uint64_t tsc_mult; /* ns = (tsc * tsc_mult) >> 32 */
 
 static void cpu_init(void)
 {

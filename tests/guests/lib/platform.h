@@ -29,6 +29,14 @@ guest_result_t platform_net_write(guest_handle_t handle, struct mft_entry *e,
 guest_result_t platform_net_read(guest_handle_t handle, struct mft_entry *e,
                                  void *buf, size_t size, size_t *read_size);
 
+/*
+ * Places runtime state in .data rather than .bss. The tender loads .data
+ * and checks it against the memory size but never checks .bss, so the
+ * runtime can still report "Not enough memory" when a guest's .bss does
+ * not fit.
+ */
+#define RUNTIME_DATA __attribute__((section(".data")))
+
 /* Provided by the runtime. */
 struct runtime_boot {
     const char *target; /* "hvt" or "spt", for the banner */

@@ -13,15 +13,15 @@ extern char _tdata_start[], _tdata_end[], _tbss_start[], _tbss_end[];
 #define MIN_HEAP_SIZE (512 * 1024)
 #define PAGE_SIZE 4096
 
-struct mft *runtime_mft;
-static enum guest_log_level log_level = GUEST_LOG_INFO;
+RUNTIME_DATA struct mft *runtime_mft;
+RUNTIME_DATA static enum guest_log_level log_level = GUEST_LOG_INFO;
 
 /*
  * Stack protector canary, read by code compiled with
  * -mstack-protector-guard=global. The entry code of each target sets it
  * from the TSC before calling any C code.
  */
-uintptr_t __stack_chk_guard;
+RUNTIME_DATA uintptr_t __stack_chk_guard;
 
 static void vprint_raw(const char *fmt, va_list ap)
 {

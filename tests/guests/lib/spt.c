@@ -6,8 +6,8 @@
 #include "platform.h"
 #include "spt_abi.h"
 
-static int epollfd;
-static int timerfd;
+RUNTIME_DATA static int epollfd;
+RUNTIME_DATA static int timerfd;
 
 static long sys_write(int fd, const void *buf, size_t n)
 {
