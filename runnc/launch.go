@@ -151,7 +151,42 @@ func PlanLaunch(spec *specs.Spec, rootfs string, opts Options) (*Launch, error) 
 			l.Nets = append(l.Nets, NetDevice{Device: d.Name, Index: d.Index})
 		}
 	}
+	if len(l.Nets) > 0 {
+		if err := checkOwnNetns(spec.Linux); err != nil {
+			return nil, fmt.Errorf("unikernel %q declares net device %q, but %w", name, l.Nets[0].Device, err)
+		}
+	}
 	return l, nil
+}
+
+// checkOwnNetns rejects a container that would share runnc's network
+// namespace, because attaching taps there would redirect the traffic of
+// the host's own interfaces (docker run --network host).
+func checkOwnNetns(linux *specs.Linux) error {
+	hasNetns := false
+	if linux != nil {
+		for _, ns := range linux.Namespaces {
+			hasNetns = hasNetns || ns.Type == specs.NetworkNamespace
+		}
+	}
+	if !hasNetns {
+		return errors.New("the container has no network namespace of its own: give it one (a Docker network rather than --network host)")
+	}
+	path := netnsPath(linux)
+	if path == "" {
+		return nil
+	}
+	var joined, own unix.Stat_t
+	if err := unix.Stat(path, &joined); err != nil {
+		return fmt.Errorf("network namespace %s cannot be opened: %w", path, err)
+	}
+	if err := unix.Stat("/proc/self/ns/net", &own); err != nil {
+		return fmt.Errorf("reading runnc's own network namespace: %w", err)
+	}
+	if joined.Dev == own.Dev && joined.Ino == own.Ino {
+		return fmt.Errorf("the network namespace %s is runnc's own: give the container a network namespace of its own", path)
+	}
+	return nil
 }
 
 // Argv returns the tender's command line once the net devices are

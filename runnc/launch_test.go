@@ -43,6 +43,7 @@ func testBundle(t *testing.T) (string, *specs.Spec) {
 	spec := &specs.Spec{
 		Root:    &specs.Root{Path: rootfs},
 		Process: &specs.Process{Args: []string{"/u.hvt", "a", "--b"}},
+		Linux:   &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.NetworkNamespace}}},
 		Mounts: []specs.Mount{
 			{Destination: "/proc", Type: "proc", Source: "proc"},
 			{Destination: "/storage", Type: "bind", Source: disk, Options: []string{"rbind", "rw"}},
@@ -346,5 +347,26 @@ func TestParseMode(t *testing.T) {
 		if _, err := ParseMode(s); err == nil {
 			t.Errorf("ParseMode(%q) accepted", s)
 		}
+	}
+}
+
+func TestPlanLaunchRejectsHostNetwork(t *testing.T) {
+	rootfs, spec := testBundle(t)
+	// The test unikernel declares net device "service0".
+	spec.Linux = &specs.Linux{Namespaces: []specs.LinuxNamespace{{Type: specs.PIDNamespace}}}
+	_, err := PlanLaunch(spec, rootfs, Options{ProbeKVM: kvmUsable})
+	if err == nil || !strings.Contains(err.Error(), "no network namespace of its own") {
+		t.Errorf("no network namespace: error %v", err)
+	}
+
+	spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: "/proc/self/ns/net"})
+	_, err = PlanLaunch(spec, rootfs, Options{ProbeKVM: kvmUsable})
+	if err == nil || !strings.Contains(err.Error(), "is runnc's own") {
+		t.Errorf("runnc's own network namespace by path: error %v", err)
+	}
+
+	spec.Linux.Namespaces[1].Path = ""
+	if _, err := PlanLaunch(spec, rootfs, Options{ProbeKVM: kvmUsable}); err != nil {
+		t.Errorf("new network namespace: %v", err)
 	}
 }

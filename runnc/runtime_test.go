@@ -445,7 +445,7 @@ func TestLifecycleInJoinedNetns(t *testing.T) {
 		t.Fatal(err)
 	}
 	if s := tc.status(t); s != Running {
-		t.Errorf("status after start %q, want running", s)
+		t.Errorf("status after start %q, want running; output:\n%s", s, tc.output(t))
 	}
 	var te *TransitionError
 	if err := tc.rt.Start(tc.id); !errors.As(err, &te) {
