@@ -117,7 +117,8 @@ static int in_image(uint64_t image_size, uint64_t offset, uint64_t count,
 static void check_header(const struct ntl_header *h, uint64_t image_size)
 {
     if (memcmp(h->magic, NTL_MAGIC, NTL_MAGIC_SIZE) != 0)
-        fail("launch image has an unknown format (ntender versions differ?)");
+        fail("launch image has an unknown format; the ntender binary may "
+             "have been replaced after it wrote the image");
     if (h->image_size != image_size)
         fail("launch image size is %llu bytes, the header records %llu",
              (unsigned long long)image_size,
