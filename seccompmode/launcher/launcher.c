@@ -241,7 +241,8 @@ static void check_fds(const uint64_t *keep, uint64_t count, int image_fd)
                  "ascending, above 2 and not the launch image",
                  (unsigned long long)i, (unsigned long long)keep[i]);
         if (fcntl((int)keep[i], F_GETFD) == -1)
-            fail_errno("checking a device file descriptor", errno);
+            fail("fd %llu of the guest is not open: %s",
+                 (unsigned long long)keep[i], strerror(errno));
         previous = keep[i];
     }
 }

@@ -552,3 +552,29 @@ func TestMarshalSortsFds(t *testing.T) {
 		t.Errorf("fd table %v, want 4,7,9", got)
 	}
 }
+
+func TestConstructorRejectsClosedFd(t *testing.T) {
+	im := guestImage(codeExit42)
+	im.KeepFds = []int{100}
+	image, err := im.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := runRawImage(t, image)
+	if !strings.Contains(stderr, "fd 100 of the guest is not open") {
+		t.Errorf("stderr %q does not name the closed fd", stderr)
+	}
+}
+
+func TestExecRejectsClosedFd(t *testing.T) {
+	// An open fd 1000 would let Exec replace the test process.
+	if _, err := unix.FcntlInt(1000, unix.F_GETFD, 0); err == nil {
+		t.Skip("fd 1000 is open in the test process")
+	}
+	im := guestImage(codeExit42)
+	im.KeepFds = []int{1000}
+	err := Exec("/proc/self/exe", []string{os.Args[0]}, os.Environ(), im)
+	if !errors.Is(err, unix.EBADF) {
+		t.Errorf("Exec error %v, want EBADF", err)
+	}
+}
