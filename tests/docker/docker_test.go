@@ -45,6 +45,7 @@ var env struct {
 	once    sync.Once
 	err     error
 	skip    string
+	tmp     string // temporary directory holding binaries and engine
 	dir     string // scripts/docker-env directory
 	host    string // DOCKER_HOST
 	network string
@@ -58,6 +59,9 @@ func TestMain(m *testing.M) {
 			status = 1
 		}
 	}
+	if env.tmp != "" {
+		os.RemoveAll(env.tmp)
+	}
 	os.Exit(status)
 }
 
@@ -68,7 +72,7 @@ func envScript() string { return filepath.Join(moduleRoot(), "scripts", "docker-
 
 // requireDocker returns once the shared engine runs, or skips or fails
 // the test with the reason it cannot.
-func requireDocker(t *testing.T) {
+func requireDocker(t testing.TB) {
 	t.Helper()
 	env.once.Do(setup)
 	if env.skip != "" {
@@ -111,6 +115,7 @@ func startEngine() error {
 	if err != nil {
 		return err
 	}
+	env.tmp = dir
 	bin := filepath.Join(dir, "bin")
 	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
 	builds := [][]string{
