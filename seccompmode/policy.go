@@ -212,6 +212,42 @@ func blockRules(b BlockResource) []Rule {
 	}
 }
 
+// Allows reports whether the policy lets an x86_64 guest make system call
+// nr with args, evaluating the rules directly rather than through BPF. It
+// agrees with the compiled filter (a test checks both on the same calls),
+// so code that serves guest system calls without seccomp can apply the
+// same allow-list.
+func (p *Policy) Allows(nr int, args [6]uint64) bool {
+	for _, r := range p.Rules {
+		if r.Number == nr && r.matches(args) {
+			return true
+		}
+	}
+	return false
+}
+
+func (r Rule) matches(args [6]uint64) bool {
+	for _, c := range r.Conds {
+		if c.Arg >= uint(len(args)) {
+			return false
+		}
+		v := args[c.Arg]
+		switch c.Op {
+		case CompareEqual:
+			if v != c.Value {
+				return false
+			}
+		case CompareLessOrEqual:
+			if v > c.Value {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // Render writes the policy as a table, one rule per line, for
 // `ntender run --print-filter`.
 func (p *Policy) Render(w io.Writer) error {

@@ -3,6 +3,7 @@ package seccompmode
 import (
 	"bytes"
 	"encoding/binary"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -165,6 +166,10 @@ func TestFilterAllowsAndDenies(t *testing.T) {
 		{"x32 write", 0x40000000 | unix.SYS_WRITE, []uint64{1}, retKill},
 		{"x32 exit_group", 0x40000000 | unix.SYS_EXIT_GROUP, nil, retKill},
 	}
+	p, err := NewPolicy(testResources)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range cases {
 		got, err := vm.Run(seccompData(unix.AUDIT_ARCH_X86_64, c.nr, c.args...))
 		if err != nil {
@@ -173,6 +178,11 @@ func TestFilterAllowsAndDenies(t *testing.T) {
 		}
 		if uint32(got) != c.want {
 			t.Errorf("%s: nr %d args %#x: action %#x, want %#x", c.name, c.nr, c.args, uint32(got), c.want)
+		}
+		var args [6]uint64
+		copy(args[:], c.args)
+		if allowed := p.Allows(int(c.nr), args); allowed != (c.want == retAllow) {
+			t.Errorf("%s: Allows = %v, but the filter's action should be %#x", c.name, allowed, c.want)
 		}
 	}
 }
@@ -306,5 +316,53 @@ func TestPolicyRender(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("output lacks %q:\n%s", want, text)
 		}
+	}
+}
+
+// TestFilterMatchesAllows compares the compiled filter with Policy.Allows
+// on many calls built from values near every bound of the policy, with a
+// fixed seed so that a failure repeats.
+func TestFilterMatchesAllows(t *testing.T) {
+	p, err := NewPolicy(testResources)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm := newVM(t, testResources)
+
+	numbers := []uint32{
+		unix.SYS_READ, unix.SYS_WRITE, unix.SYS_PREAD64, unix.SYS_PWRITE64,
+		unix.SYS_ARCH_PRCTL, unix.SYS_CLOCK_GETTIME, unix.SYS_EXIT_GROUP,
+		unix.SYS_EPOLL_PWAIT, unix.SYS_TIMERFD_SETTIME, unix.SYS_DUP, unix.SYS_MMAP,
+	}
+	values := []uint64{
+		0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 1 << 32, 1<<32 | 1, 1<<32 | 7,
+		511, 512, 513, 4095, 4096, 4097,
+		4<<20 - 1024, 4<<20 - 513, 4<<20 - 512, 4<<20 - 511, 4 << 20,
+		1<<40 - 8192, 1<<40 - 4097, 1<<40 - 4096, 1<<40 - 4095, 1 << 40,
+		0x1001, 0x1002, 0x1003, ^uint64(0), ^uint64(0) - 511,
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	allowed := 0
+	for i := range 20000 {
+		nr := numbers[rng.IntN(len(numbers))]
+		var args [6]uint64
+		for j := range args {
+			args[j] = values[rng.IntN(len(values))]
+		}
+		got, err := vm.Run(seccompData(unix.AUDIT_ARCH_X86_64, nr, args[:]...))
+		if err != nil {
+			t.Fatalf("call %d: interpreter: %v", i, err)
+		}
+		want := p.Allows(int(nr), args)
+		if (uint32(got) == retAllow) != want {
+			t.Fatalf("call %d: nr %d args %#x: filter action %#x, Allows %v", i, nr, args, uint32(got), want)
+		}
+		if want {
+			allowed++
+		}
+	}
+	// A generator that never hits an allowed call would test nothing.
+	if allowed < 100 {
+		t.Errorf("only %d of 20000 generated calls were allowed", allowed)
 	}
 }
