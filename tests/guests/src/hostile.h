@@ -1,8 +1,9 @@
 /*
  * hostile.h: the case table of the hostile guests. Each guest takes the
  * name of one case as its argument and runs it. A case breaks the ABI
- * contract in one way, and the tender must stop the guest. A guest that
- * gets past its case prints FAILURE and exits with status 1.
+ * contract in one way. Unless the case says otherwise, the tender must
+ * stop the guest. A guest that gets past its case prints FAILURE and exits
+ * with status 1.
  */
 #ifndef GUEST_HOSTILE_H
 #define GUEST_HOSTILE_H
