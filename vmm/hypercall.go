@@ -170,9 +170,10 @@ func (h *hypercalls) pollCall(gpa uint64) error {
 	}
 }
 
-// block serves BLOCK_WRITE (write set) and BLOCK_READ. The capacity checks
-// come before the data pointer check, as in solo5-hvt, so a request past
-// the end returns EINVAL to the guest even with a bad buffer.
+// block serves BLOCK_WRITE (write set) and BLOCK_READ. The data buffer is
+// checked before the range on the device, so a bad pointer ends the guest
+// even when the range is also wrong. solo5-hvt checks the range first and
+// returns EINVAL in that case.
 func (h *hypercalls) block(gpa uint64, write bool) error {
 	arg, err := h.mem.WritableSlice(gpa, abi.BlockSize)
 	if err != nil {
@@ -183,29 +184,32 @@ func (h *hypercalls) block(gpa uint64, write bool) error {
 	data := le.Uint64(arg[abi.BlockData:])
 	n := le.Uint64(arg[abi.BlockLen:])
 
-	if handle >= abi.ManifestMaxEntries || h.blocks[handle] == nil ||
-		n > math.MaxInt64 || off >= h.capacity[handle] ||
-		n > h.capacity[handle]-off {
+	if handle >= abi.ManifestMaxEntries || h.blocks[handle] == nil {
 		putResult(arg[abi.BlockRet:], abi.ResultEINVAL)
 		return nil
 	}
-	dev := h.blocks[handle]
+	var buf []byte
+	if write {
+		buf, err = h.mem.Slice(data, n)
+	} else {
+		buf, err = h.mem.WritableSlice(data, n)
+	}
+	if err != nil {
+		return err
+	}
+	if off >= h.capacity[handle] || n > h.capacity[handle]-off {
+		putResult(arg[abi.BlockRet:], abi.ResultEINVAL)
+		return nil
+	}
 
 	var res abi.Result
+	dev := h.blocks[handle]
 	if write {
-		buf, err := h.mem.Slice(data, n)
-		if err != nil {
-			return err
-		}
 		res, err = dev.WriteAt(buf, off)
 		if err != nil {
 			return fmt.Errorf("Fatal error when writing: %w", err)
 		}
 	} else {
-		buf, err := h.mem.WritableSlice(data, n)
-		if err != nil {
-			return err
-		}
 		res, err = dev.ReadAt(buf, off)
 		if err != nil {
 			return fmt.Errorf("Fatal error when reading: %w", err)

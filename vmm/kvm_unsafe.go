@@ -303,7 +303,10 @@ func addIoeventfd(vmFd, fd int, port uint64) error {
 // ringWord returns a pointer to the 32-bit ring index at offset off of the
 // ring area, for atomic access shared with the guest.
 func ringWord(ring []byte, off int) *uint32 {
-	_ = ring[off+3]
+	if off < 0 || off+4 > len(ring) {
+		panic(fmt.Sprintf("ring index offset %d outside the %d-byte ring",
+			off, len(ring)))
+	}
 	// SAFETY: the bounds check above keeps the 4 bytes inside ring, and
 	// ring starts on a page boundary while every index offset is a multiple
 	// of 4, so the pointer is aligned.
