@@ -4,11 +4,11 @@
 //
 // The guest runs in a process that has exactly one thread and no Go
 // runtime. Its only fds are 0, 1, 2, its devices and the yield epoll set
-// and timerfd. Its memory is mapped at the ELF's own addresses, as
-// solo5-spt maps it: one private anonymous region [0x10000, mem_size),
-// segments copied in and protected with exactly their PF flags, and boot
-// info at 0x11000 followed by the manifest and the command line. The
-// seccomp filter comes next, then a jump to e_entry with
+// and timerfd. Its memory is one private anonymous region
+// [0x10000, mem_size) at the ELF's own addresses, as solo5-spt maps it.
+// The segments are copied in and protected with exactly their PF flags,
+// and boot info at 0x11000 is followed by the manifest and the command
+// line. The seccomp filter comes next, then a jump to e_entry with
 // RSP = mem_size - 8 and RDI = 0x11000.
 //
 // A Go process cannot become such a process: the runtime has several
@@ -55,6 +55,8 @@
 // Any other call, a foreign architecture or an x32 call kills the process
 // (SECCOMP_RET_KILL_PROCESS). The constructor makes no system call after
 // installing the filter. The guest can read everything mapped in its
-// process, which holds nothing but the guest, the ntender executable and
-// its libraries, as in solo5-spt.
+// process, as in solo5-spt: besides guest memory that is the ntender
+// executable, its libraries, a copy of the filter and the initial stack
+// with ntender's arguments and environment. The Go runtime never starts
+// in that process, so no Go heap is there.
 package seccompmode

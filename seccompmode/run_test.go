@@ -301,7 +301,7 @@ func TestPrintFilter(t *testing.T) {
 	}
 }
 
-// TestRunRejectsMemoryReachingExecutable asks for the largest size MemSize
+// TestRunRejectsMemoryReachingExecutable requests the largest size MemSize
 // accepts, which reaches every executable's load address, and must be
 // rejected before the exec. The limit depends on the helper's own load
 // address, which ASLR changes in every process, so no smaller size is

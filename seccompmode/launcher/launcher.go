@@ -9,11 +9,12 @@
 // as an Image. Exec writes the image to a sealed memfd, clears FD_CLOEXEC
 // on that memfd and on the fds the guest keeps, and execve()s the ntender
 // executable with the environment variable EnvVar naming the memfd. The
-// constructor in launcher.c finds the variable in the new process, closes
-// every other fd above 2, restores the signals that ntender's parent had
-// ignored, maps guest memory at the ELF's addresses, copies the segments
-// and boot area, applies the segment protections, sets no_new_privs,
-// installs the filter and jumps to the entry point. execve
+// constructor in launcher.c finds the variable in the new process. It
+// closes every other fd above 2 and restores the signals that ntender's
+// parent had ignored. Then it maps guest memory at the ELF's addresses,
+// copies the segments and boot area, and applies the segment protections.
+// Last, it sets no_new_privs, installs the filter and jumps to the entry
+// point. execve
 // keeps the pid, so the guest's exit status or fatal signal becomes the
 // status of the ntender process, as with the upstream solo5-spt tender.
 //
