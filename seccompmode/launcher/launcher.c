@@ -204,6 +204,7 @@ static void check_segments(const struct ntl_header *h, const uint8_t *image)
  * Closes every fd except 0, 1, 2 and the ascending list keep, which must
  * hold fds above 2. close_range(2) does it in a few calls; kernels before
  * 5.9 lack it, and then each fd up to the RLIMIT_NOFILE limit is closed.
+ * NOTE: the tests run only the close_range path.
  */
 static void close_other_fds(const uint64_t *keep, uint64_t count)
 {
