@@ -1,0 +1,568 @@
+// Package measure counts how much of the host kernel a tender reaches,
+// the way the nabla containers measurements did: the distinct system
+// calls its processes make (raw_syscalls:sys_enter tracepoint through
+// tracefs), the system calls its seccomp filter allows, and the distinct
+// kernel functions it reaches.
+//
+// Kernel functions come from the ftrace function tracer, limited to the
+// tender's processes, when the kernel allows it. Where it does not, they
+// come from perf sampling with kernel call stacks: every function on a
+// sampled stack counts, so the result is a lower bound, labelled so in
+// every output.
+//
+// Counting starts right after the execve of the measured program: the
+// program is started stopped under ptrace, and released once the
+// tracing filters name its pid. Threads and child processes are
+// followed.
+//
+// Security: Measure needs root. It mounts tracefs if needed, creates its
+// own tracefs instance, and may change perf_event_max_sample_rate (the
+// kernel lowers it when sampling takes too long). It restores all of
+// these on return, including after an error or a canceled context.
+package measure
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	seccomp "github.com/seccomp/libseccomp-golang"
+
+	"github.com/ntender/ntender/bench"
+	"github.com/ntender/ntender/bench/internal/ptrace"
+)
+
+// ModeRunc measures a runc container given by a bundle.
+const ModeRunc = "runc"
+
+// Config sets what Measure runs.
+type Config struct {
+	Tenders bench.Tenders
+	// Modes names the modes to measure, from bench.AllModes.
+	Modes []string
+	// Unikernel is the hvt or spt binary; the binary of the other target
+	// is taken from beside it, with the .hvt or .spt suffix swapped.
+	Unikernel string
+	Args      []string
+	// RunFlags are Solo5 tender options (--mem, --block:..., --net:...)
+	// given to every tender.
+	RunFlags []string
+	// RuncBundle, when not empty, adds a runc container run from this
+	// OCI bundle.
+	RuncBundle string
+	// PerfRuns is how many sampled runs are merged per mode when the
+	// function tracer is not allowed.
+	PerfRuns int
+	// Timeout bounds one run.
+	Timeout time.Duration
+	// Progress, if not nil, is called with a label before each run.
+	Progress func(label string)
+}
+
+// Report is the result of Measure, and the --json output.
+type Report struct {
+	Machine bench.Machine `json:"machine"`
+	// KernelFunctionsMethod is "ftrace function tracer" or "perf
+	// sampling (sampled lower bound)".
+	KernelFunctionsMethod string `json:"kernel_functions_method"`
+	// SampledLowerBound is true when the kernel function counts come
+	// from sampling and are lower bounds.
+	SampledLowerBound bool `json:"sampled_lower_bound"`
+	// FunctionTracerRejected is why the function tracer was not used.
+	FunctionTracerRejected string        `json:"function_tracer_rejected,omitempty"`
+	PerfRuns               int           `json:"perf_runs,omitempty"`
+	Modes                  []*ModeResult `json:"modes"`
+}
+
+// ModeResult is the measurement of one mode.
+type ModeResult struct {
+	Name        string   `json:"name"`
+	Command     []string `json:"command,omitempty"`
+	Unavailable string   `json:"unavailable,omitempty"`
+	// Status is the exit status of the traced run.
+	Status int `json:"status"`
+
+	// Syscalls are the distinct system calls the processes made.
+	Syscalls []string `json:"syscalls"`
+	// SyscallsAfterFilter are the distinct system calls made after the
+	// first seccomp filter was installed; nil when none was installed.
+	SyscallsAfterFilter []string `json:"syscalls_after_filter"`
+	// OutsideFilter are SyscallsAfterFilter that Filter does not allow.
+	OutsideFilter []string `json:"outside_filter"`
+	// Filter is the tender's seccomp allow-list; nil for runc.
+	Filter *Filter `json:"filter,omitempty"`
+	// LostEvents counts tracepoint events the ring buffer lost; when
+	// not zero, Syscalls may be incomplete.
+	LostEvents int64 `json:"lost_events"`
+
+	// KernelFunctions is the number of distinct kernel functions
+	// reached, a sampled lower bound when the report says so.
+	KernelFunctions     int      `json:"kernel_functions"`
+	KernelFunctionNames []string `json:"kernel_function_names"`
+
+	Error string `json:"error,omitempty"`
+}
+
+// Measure measures every mode of cfg. It returns an error without a
+// report when it cannot measure at all (not root, no tracefs), and
+// records per-mode failures in the report otherwise.
+func Measure(ctx context.Context, cfg Config) (report *Report, err error) {
+	if os.Geteuid() != 0 {
+		return nil, errors.New("measuring needs root: it mounts tracefs, traces the tender's processes and samples the kernel with perf; run it as root")
+	}
+	if cfg.PerfRuns < 1 {
+		return nil, fmt.Errorf("invalid number of perf runs %d: expected at least 1", cfg.PerfRuns)
+	}
+	modes, err := newModes(cfg)
+	if err != nil {
+		return nil, err
+	}
+
+	var settings Settings
+	defer func() {
+		if rerr := settings.Restore(); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("restoring tracing settings: %w", rerr))
+		}
+	}()
+	root, err := mountTracefs(&settings)
+	if err != nil {
+		return nil, err
+	}
+	in, err := newInstance(&settings, root, fmt.Sprintf("ntender-measure-%d", os.Getpid()), 16384)
+	if err != nil {
+		return nil, err
+	}
+	// The kernel lowers this limit by itself when sampling interrupts
+	// take too long; writing the current value records it for Restore.
+	rate, err := os.ReadFile(sampleRatePath)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", sampleRatePath, err)
+	}
+	if err := settings.Write(sampleRatePath, strings.TrimSpace(string(rate))); err != nil {
+		return nil, err
+	}
+
+	m := &measurer{cfg: cfg, in: in}
+	report = &Report{Machine: bench.DescribeMachine()}
+	if ok, reason := in.functionTracerAllowed(); ok {
+		m.useFunctionTracer = true
+		report.KernelFunctionsMethod = "ftrace function tracer"
+	} else {
+		if _, err := exec.LookPath("perf"); err != nil {
+			return nil, fmt.Errorf("the function tracer is not usable (%s) and perf is not installed: %w", reason, err)
+		}
+		report.KernelFunctionsMethod = "perf sampling (sampled lower bound)"
+		report.SampledLowerBound = true
+		report.FunctionTracerRejected = reason
+		report.PerfRuns = cfg.PerfRuns
+	}
+
+	for _, mode := range modes {
+		if ctx.Err() != nil {
+			return report, ctx.Err()
+		}
+		report.Modes = append(report.Modes, mode)
+		if mode.Unavailable != "" {
+			continue
+		}
+		if err := m.measureMode(ctx, mode); err != nil {
+			mode.Error = err.Error()
+		}
+	}
+	return report, ctx.Err()
+}
+
+const sampleRatePath = "/proc/sys/kernel/perf_event_max_sample_rate"
+
+// newModes returns one result per mode with its command, or with the
+// reason it cannot run.
+func newModes(cfg Config) ([]*ModeResult, error) {
+	names := cfg.Modes
+	var withRunc bool
+	if i := indexOf(names, ModeRunc); i >= 0 {
+		names = append(names[:i:i], names[i+1:]...)
+		withRunc = true
+	}
+	if cfg.RuncBundle != "" {
+		withRunc = true
+	}
+	modes, err := bench.NewModes(names, cfg.Tenders)
+	if err != nil {
+		return nil, err
+	}
+	base := strings.TrimSuffix(strings.TrimSuffix(cfg.Unikernel, ".hvt"), ".spt")
+	var results []*ModeResult
+	for _, m := range modes {
+		r := &ModeResult{Name: m.Name, Unavailable: m.Unavailable}
+		guest := base + "." + m.Target
+		if _, err := os.Stat(guest); err != nil && r.Unavailable == "" {
+			r.Unavailable = fmt.Sprintf("no %s binary: %v", m.Target, err)
+		}
+		if r.Unavailable == "" {
+			r.Command = append(append([]string{m.Tender}, m.TenderArgs...), cfg.RunFlags...)
+			r.Command = append(append(r.Command, "--", guest), cfg.Args...)
+			r.Filter, err = tenderFilter(m, guest, cfg)
+			if err != nil {
+				// ntender rejects the mode, as it rejects spt-in-hvt
+				// before that backend exists.
+				r.Unavailable = err.Error()
+				r.Command = nil
+			}
+		}
+		results = append(results, r)
+	}
+	if withRunc {
+		r := &ModeResult{Name: ModeRunc}
+		switch runc, err := exec.LookPath("runc"); {
+		case err != nil:
+			r.Unavailable = "runc is not installed"
+		case cfg.RuncBundle == "":
+			r.Unavailable = "no bundle: name one with --runc=BUNDLE"
+		default:
+			r.Command = []string{runc, "run", "--bundle", cfg.RuncBundle}
+		}
+		results = append(results, r)
+	}
+	return results, nil
+}
+
+func indexOf(names []string, name string) int {
+	for i, n := range names {
+		if n == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// tenderFilter returns the filter of mode m: ntender prints its own, and
+// the upstream lists are facts from the Solo5 source.
+func tenderFilter(m bench.Mode, guest string, cfg Config) (*Filter, error) {
+	switch m.Name {
+	case bench.ModeSolo5HVT:
+		f := upstreamHVTFilter()
+		return &f, nil
+	case bench.ModeSolo5SPT:
+		var block, net bool
+		for _, flag := range cfg.RunFlags {
+			block = block || strings.HasPrefix(flag, "--block:")
+			net = net || strings.HasPrefix(flag, "--net:")
+		}
+		f := upstreamSPTFilter(block, net)
+		return &f, nil
+	}
+	argv := append([]string{"run", "--print-filter"}, m.TenderArgs...)
+	argv = append(append(argv, cfg.RunFlags...), "--", guest)
+	out, err := exec.Command(m.Tender, argv...).CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w: %s", m.Tender, strings.Join(argv, " "), err, strings.TrimSpace(string(out)))
+	}
+	f := ParseFilter(string(out))
+	if len(f.Allowed) == 0 {
+		return nil, fmt.Errorf("%s %s printed no filter rules", m.Tender, strings.Join(argv, " "))
+	}
+	return &f, nil
+}
+
+// measurer runs the traced and sampled runs of each mode.
+type measurer struct {
+	cfg               Config
+	in                *instance
+	useFunctionTracer bool
+	runs              int
+}
+
+func (m *measurer) progress(label string) {
+	if m.cfg.Progress != nil {
+		m.cfg.Progress(label)
+	}
+}
+
+func (m *measurer) measureMode(ctx context.Context, r *ModeResult) error {
+	m.progress(r.Name + ": tracing system calls")
+	events, status, lost, err := m.traceSyscalls(ctx, r)
+	if err != nil {
+		return err
+	}
+	r.Status, r.LostEvents = status, lost
+	r.Syscalls = syscallNames(events)
+	if after, ok := afterFirstFilter(events); ok {
+		r.SyscallsAfterFilter = syscallNames(after)
+		if r.Filter != nil {
+			r.OutsideFilter = outside(r.SyscallsAfterFilter, r.Filter.Allowed)
+		}
+	}
+
+	var names []string
+	if m.useFunctionTracer {
+		m.progress(r.Name + ": tracing kernel functions")
+		names, err = m.traceFunctions(ctx, r)
+	} else {
+		names, err = m.sampleFunctions(ctx, r)
+	}
+	if err != nil {
+		return err
+	}
+	r.KernelFunctionNames = names
+	r.KernelFunctions = len(names)
+	return nil
+}
+
+// command returns the command of r; runc runs get a container id of
+// their own each time.
+func (m *measurer) command(ctx context.Context, r *ModeResult, prefix ...string) *exec.Cmd {
+	argv := append(prefix, r.Command...)
+	if r.Name == ModeRunc {
+		m.runs++
+		argv = append(argv, fmt.Sprintf("ntender-measure-%d-%d", os.Getpid(), m.runs))
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.WaitDelay = time.Second
+	return cmd
+}
+
+// runGated runs cmd stopped after execve, calls setup with its pid, and
+// waits for it. It returns the exit status (128+N for signal N) and the
+// output.
+func (m *measurer) runGated(ctx context.Context, cmd *exec.Cmd, setup func(pid int) error) (int, string, error) {
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	if err := ptrace.StartGated(cmd, setup); err != nil {
+		return 0, out.String(), err
+	}
+	timer := time.AfterFunc(m.cfg.Timeout, func() { cmd.Process.Kill() })
+	err := cmd.Wait()
+	if !timer.Stop() {
+		return 0, out.String(), fmt.Errorf("%s: timed out after %v", cmd.Path, m.cfg.Timeout)
+	}
+	status, err := exitStatus(err)
+	return status, out.String(), err
+}
+
+// exitStatus converts the error of exec.Cmd.Wait into an exit status:
+// the exit code, or 128+N for death by signal N. Errors other than an
+// exit are returned.
+func exitStatus(err error) (int, error) {
+	if err == nil {
+		return 0, nil
+	}
+	var exitErr *exec.ExitError
+	if !errors.As(err, &exitErr) {
+		return 0, err
+	}
+	if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal()), nil
+	}
+	return exitErr.ExitCode(), nil
+}
+
+// traceSyscalls runs r once with the sys_enter tracepoint enabled for its
+// processes only and returns the events.
+func (m *measurer) traceSyscalls(ctx context.Context, r *ModeResult) ([]SyscallEvent, int, int64, error) {
+	var run Settings
+	defer run.Restore()
+	if err := m.in.clear(); err != nil {
+		return nil, 0, 0, err
+	}
+	setup := func(pid int) error {
+		steps := [][2]string{
+			{"set_event_pid", strconv.Itoa(pid)},
+			{"events/raw_syscalls/sys_enter/enable", "1"},
+			{"tracing_on", "1"},
+		}
+		for _, step := range steps {
+			if err := run.Write(m.in.path(step[0]), step[1]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	status, _, err := m.runGated(ctx, m.command(ctx, r), setup)
+	if rerr := run.Restore(); err == nil && rerr != nil {
+		err = rerr
+	}
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	lost, err := m.in.lostEvents()
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	f, err := os.Open(m.in.path("trace"))
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("reading the trace: %w", err)
+	}
+	defer f.Close()
+	events, err := ParseSyscallTrace(f)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	if len(events) == 0 {
+		return nil, 0, 0, fmt.Errorf("the trace of %s holds no system call", r.Name)
+	}
+	return events, status, lost, nil
+}
+
+// traceFunctions runs r once under the function tracer limited to its
+// processes and returns the distinct functions.
+//
+// NOTE: the function tracer is rejected on the machines this was
+// developed on, so this path has only been checked by its unit tests
+// (ParseFunctionTrace); the perf path is the one that ran.
+func (m *measurer) traceFunctions(ctx context.Context, r *ModeResult) ([]string, error) {
+	var run Settings
+	defer run.Restore()
+	if err := m.in.clear(); err != nil {
+		return nil, err
+	}
+	setup := func(pid int) error {
+		steps := [][2]string{
+			{"set_ftrace_pid", strconv.Itoa(pid)},
+			{"current_tracer", "function"},
+			{"tracing_on", "1"},
+		}
+		for _, step := range steps {
+			if err := run.Write(m.in.path(step[0]), step[1]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	_, _, err := m.runGated(ctx, m.command(ctx, r), setup)
+	if rerr := run.Restore(); err == nil && rerr != nil {
+		err = rerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(m.in.path("trace"))
+	if err != nil {
+		return nil, fmt.Errorf("reading the function trace: %w", err)
+	}
+	defer f.Close()
+	return ParseFunctionTrace(f)
+}
+
+// sampleFunctions runs r PerfRuns times under perf record, sampling the
+// CPU clock at the highest rate the kernel allows with call stacks, and
+// returns the distinct kernel functions on any sampled stack.
+func (m *measurer) sampleFunctions(ctx context.Context, r *ModeResult) ([]string, error) {
+	dir, err := os.MkdirTemp("", "ntender-measure")
+	if err != nil {
+		return nil, fmt.Errorf("creating a directory for perf data: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	seen := make(map[string]bool)
+	for i := range m.cfg.PerfRuns {
+		m.progress(fmt.Sprintf("%s: sampling kernel functions, run %d/%d", r.Name, i+1, m.cfg.PerfRuns))
+		data := filepath.Join(dir, fmt.Sprintf("perf-%d.data", i))
+		tctx, cancel := context.WithTimeout(ctx, m.cfg.Timeout)
+		cmd := m.command(tctx, r, "perf", "record", "-q", "-e", "cpu-clock", "-F", "max", "-g", "-o", data, "--")
+		out, err := cmd.CombinedOutput()
+		cancel()
+		if _, serr := exitStatus(err); serr != nil {
+			return nil, fmt.Errorf("perf record: %w: %s", serr, strings.TrimSpace(string(out)))
+		}
+		script := exec.CommandContext(ctx, "perf", "script", "-i", data, "-F", "comm,tid,ip,sym")
+		var stderr bytes.Buffer
+		script.Stderr = &stderr
+		stdout, err := script.StdoutPipe()
+		if err != nil {
+			return nil, fmt.Errorf("perf script: %w", err)
+		}
+		if err := script.Start(); err != nil {
+			return nil, fmt.Errorf("perf script: %w", err)
+		}
+		names, perr := ParsePerfScript(stdout, "perf-exec")
+		if err := script.Wait(); err != nil {
+			return nil, fmt.Errorf("perf script: %w: %s", err, strings.TrimSpace(stderr.String()))
+		}
+		if perr != nil {
+			return nil, perr
+		}
+		for _, n := range names {
+			seen[n] = true
+		}
+	}
+	return sortedSet(seen), nil
+}
+
+// syscallNames returns the distinct names of the events' system calls.
+// A number libseccomp does not know is named "syscall_N".
+func syscallNames(events []SyscallEvent) []string {
+	seen := make(map[string]bool)
+	for _, e := range events {
+		name, err := seccomp.ScmpSyscall(e.NR).GetName()
+		if err != nil || name == "" {
+			name = fmt.Sprintf("syscall_%d", e.NR)
+		}
+		seen[name] = true
+	}
+	return sortedSet(seen)
+}
+
+// x86-64 numbers of the calls that install a seccomp filter.
+const (
+	nrPrctl              = 157
+	nrSeccomp            = 317
+	prSetSeccomp         = 22
+	seccompModeFilter    = 2 // prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER)
+	seccompSetModeFilter = 1 // seccomp(SECCOMP_SET_MODE_FILTER, ...)
+)
+
+// afterFirstFilter returns the events later than the first call that
+// installs a seccomp filter, and false when there is none. A call with a
+// NULL program is no install: libseccomp makes such calls to probe
+// which filter flags the kernel supports. This assumes
+// one process whose filter covers every thread (TSYNC), which holds for
+// ntender and the Solo5 tenders but not for runc's process tree.
+func afterFirstFilter(events []SyscallEvent) ([]SyscallEvent, bool) {
+	for i, e := range events {
+		if isFilterInstall(e) {
+			var after []SyscallEvent
+			for _, later := range events[i+1:] {
+				if later.Time >= e.Time {
+					after = append(after, later)
+				}
+			}
+			return after, true
+		}
+	}
+	return nil, false
+}
+
+func isFilterInstall(e SyscallEvent) bool {
+	switch e.NR {
+	case nrSeccomp:
+		// seccomp(SECCOMP_SET_MODE_FILTER, flags, prog)
+		return len(e.Args) > 2 && e.Args[0] == seccompSetModeFilter && e.Args[2] != 0
+	case nrPrctl:
+		// prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, prog)
+		return len(e.Args) > 2 && e.Args[0] == prSetSeccomp && e.Args[1] == seccompModeFilter && e.Args[2] != 0
+	}
+	return false
+}
+
+// outside returns the names in made that allowed does not contain.
+func outside(made, allowed []string) []string {
+	set := make(map[string]bool)
+	for _, a := range allowed {
+		set[a] = true
+	}
+	out := []string{}
+	for _, name := range made {
+		if !set[name] {
+			out = append(out, name)
+		}
+	}
+	return out
+}
