@@ -169,9 +169,9 @@ func PlaceCgroup(cgPath string, res *specs.LinuxResources, pid int) (*Cgroup, er
 }
 
 // makeCgroupDirs creates dir and its missing parents below the mountpoint.
-// In cgroup v2 it enables the memory, cpu and pids controllers on the way
-// down; in a cgroup v1 cpuset hierarchy it copies cpus and mems from each
-// parent, since a cpuset with none of them cannot hold a task.
+// In cgroup v2 it enables the memory, cpu, pids and cpuset controllers on
+// the way down. In a cgroup v1 cpuset hierarchy it copies cpus and mems
+// from each parent, because a cpuset without them cannot contain a task.
 func makeCgroupDirs(h hierarchy, dir string) error {
 	rel, err := filepath.Rel(h.mountpoint, dir)
 	if err != nil || strings.HasPrefix(rel, "..") {
@@ -207,7 +207,7 @@ func makeCgroupDirs(h hierarchy, dir string) error {
 }
 
 // enableControllers turns on, in the subtree of a cgroup v2 directory, the
-// controllers among memory, cpu and pids that it has. Each one is written
+// controllers among memory, cpu, pids and cpuset that it has. Each one is written
 // alone, so one the directory cannot delegate leaves the others enabled.
 func enableControllers(dir string) {
 	data, err := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))

@@ -5,19 +5,19 @@
 // A bundle's process.args[0] names a Solo5 unikernel file in the root
 // filesystem and the other arguments go to the unikernel. create forks a
 // container init process in the namespaces and cgroup that config.json
-// names, runs the createRuntime and prestart hooks (Docker configures the
-// network in a prestart hook), and then lets the init attach taps and wait
-// on the exec FIFO in the state directory. start opens the FIFO, which
-// releases the init to execve ntender, so the process that the runc shim
-// reaps is the tender and its exit status is the unikernel's.
+// names and runs the createRuntime and prestart hooks, where Docker
+// configures the network. The init then attaches taps and waits on the
+// exec FIFO in the state directory. start opens the FIFO, which releases
+// the init to execve ntender, so the process that the runc shim reaps is
+// the tender and its exit status is the unikernel's.
 //
 // Network: for each interface of the container's network namespace the
 // init creates a tap and links the two with tc ingress redirects (a u32
 // filter that matches everything and a mirred egress redirect, in both
-// directions), not a bridge. The
-// kernel stack of the namespace then never sees the frames, the interface
-// keeps the address Docker gave it, and the unikernel takes over the
-// interface's MAC address, so peers and Docker's records stay valid.
+// directions), not a bridge. The kernel stack of the namespace then never
+// receives the frames, the interface keeps the address Docker gave it,
+// and the unikernel takes over the interface's MAC address, so peers and
+// Docker's records stay valid.
 //
 // The unikernel never sees the root filesystem or the other mounts: only
 // the mounts that become block devices reach it. Device cgroup rules,

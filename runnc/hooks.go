@@ -46,6 +46,7 @@ func runHook(h specs.Hook, input []byte) error {
 		// args[0] of a hook is its argv[0], as in execv(3).
 		cmd.Args = h.Args
 	}
+
 	cmd.Env = h.Env
 	if cmd.Env == nil {
 		cmd.Env = []string{}
@@ -54,6 +55,7 @@ func runHook(h specs.Hook, input []byte) error {
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &out
+
 	err := cmd.Run()
 	if ctx.Err() == context.DeadlineExceeded {
 		return fmt.Errorf("timed out after %d s", *h.Timeout)

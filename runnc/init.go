@@ -12,11 +12,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// InitSocketEnv names the variable that tells a runnc process it is a
-// container init and which file descriptor is its socket to create.
+// InitSocketEnv is the environment variable that marks a runnc process as
+// a container init. Its value is the file descriptor of the socket to
+// create.
 const InitSocketEnv = "_RUNNC_INIT_SOCKET"
 
-// initRequest is what create sends the container init once the
+// initRequest is the message create sends the container init once the
 // namespaces, the cgroup and the createRuntime and prestart hooks are done.
 type initRequest struct {
 	Launch          *Launch      `json:"launch"`
@@ -26,7 +27,7 @@ type initRequest struct {
 	StartContainer  []specs.Hook `json:"start_container,omitempty"`
 }
 
-// initReply is the init's answer: the attached networks, or why it failed.
+// initReply is the init's reply: the attached networks, or why it failed.
 type initReply struct {
 	Error    string          `json:"error,omitempty"`
 	Networks []NetAttachment `json:"networks,omitempty"`
@@ -66,7 +67,7 @@ func Init() error {
 	sock.Close()
 
 	// Opening the FIFO for writing blocks until start opens it for
-	// reading; the byte tells start that the init went on.
+	// reading. The byte written signals start that the init continues.
 	fifo, err := os.OpenFile(req.Fifo, os.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("opening the exec FIFO: %w", err)

@@ -18,7 +18,8 @@ import (
 )
 
 // ModeEnv is the variable in process.env that overrides the backend for
-// one container. runnc removes it; the unikernel never sees it.
+// one container. Solo5 has no environment, so the unikernel never
+// receives it.
 const ModeEnv = "RUNNC_MODE"
 
 // NetArgsEnv is the variable in process.env that overrides the network

@@ -149,6 +149,7 @@ func TestPlanLaunchStaysInRootfs(t *testing.T) {
 	if err := os.WriteFile(outside, data, 0o755); err != nil {
 		t.Fatal(err)
 	}
+
 	// An absolute link and a ".." path both resolve inside the rootfs,
 	// where no outside.hvt exists.
 	if err := os.Symlink(outside, filepath.Join(rootfs, "abs.hvt")); err != nil {

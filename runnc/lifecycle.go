@@ -11,8 +11,8 @@ import (
 type Status string
 
 // Lifecycle states. Creating lasts from the start of create until the
-// container process waits for start; a container left in Creating means
-// create failed part way and only delete --force removes it.
+// container process waits for start. A container left in Creating means
+// that create failed part way, and only delete --force removes it.
 const (
 	Creating Status = "creating"
 	Created  Status = "created"
@@ -99,7 +99,7 @@ func Transition(id string, from Status, op Op) (Status, error) {
 			return Stopped, nil
 		}
 	case OpDelete:
-		// Deleting a created container is allowed, as runc allows it: its
+		// runc's delete also kills and removes a created container. Its
 		// process has not run the unikernel yet, so nothing is lost.
 		if from == Created || from == Stopped {
 			return Deleted, nil

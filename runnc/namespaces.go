@@ -21,8 +21,8 @@ var cloneFlags = map[specs.LinuxNamespaceType]uintptr{
 	specs.CgroupNamespace:  unix.CLONE_NEWCGROUP,
 }
 
-// nsPlan is how the container init gets its namespaces: new ones through
-// clone flags, existing ones by path through setns(2) before the fork.
+// nsPlan is the set of namespaces of the container init: new ones come
+// from clone flags, existing ones by path from setns(2) before the fork.
 type nsPlan struct {
 	cloneFlags uintptr
 	joins      []nsJoin
@@ -58,7 +58,7 @@ func planNamespaces(linux *specs.Linux) (nsPlan, error) {
 }
 
 // netnsPath returns the path of the network namespace that linux names by
-// path, or "" when it asks for a new one or none.
+// path, or "" when it requests a new one or none.
 func netnsPath(linux *specs.Linux) string {
 	if linux == nil {
 		return ""
@@ -73,7 +73,7 @@ func netnsPath(linux *specs.Linux) string {
 
 // startIn starts cmd in the namespaces of p. Joined namespaces are entered
 // by one locked OS thread that then forks the child, so the child inherits
-// them; the thread is never unlocked, and the Go runtime ends it with the
+// them. The thread is never unlocked, so the Go runtime ends it with the
 // goroutine instead of reusing it with foreign namespaces.
 func startIn(cmd *exec.Cmd, p nsPlan, linux *specs.Linux) error {
 	if cmd.SysProcAttr == nil {

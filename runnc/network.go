@@ -173,7 +173,7 @@ func attachTap(d NetDevice, link netlink.Link, uid, gid uint32) (NetAttachment, 
 	tap := &netlink.Tuntap{
 		LinkAttrs: netlink.LinkAttrs{Name: att.Tap, MTU: a.MTU},
 		Mode:      netlink.TUNTAP_MODE_TAP,
-		// The flags must match what the tender asks for in TUNSETIFF
+		// The flags must match the tender's TUNSETIFF request
 		// (IFF_TAP|IFF_NO_PI, single queue), or attaching fails.
 		Flags: netlink.TUNTAP_NO_PI,
 		Owner: uid,

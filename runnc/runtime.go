@@ -35,9 +35,8 @@ type Runtime struct {
 type CreateOptions struct {
 	PidFile       string
 	ConsoleSocket string
-	// Stdio are the container's standard input, output and error when not
-	// nil; otherwise the container inherits runnc's own, which is how the
-	// runc shim passes them.
+	// Stdio are the container's standard input, output and error. A nil
+	// entry means runnc's own, which is how the runc shim passes them.
 	Stdio [3]*os.File
 }
 
@@ -184,14 +183,13 @@ func (r *Runtime) create(id, bundle, dir string, o CreateOptions) (*os.Process, 
 
 	state := c.hookState(Creating)
 	if spec.Hooks != nil {
-		//lint:ignore SA1019 Docker configures the network in a prestart hook.
-		for _, hs := range []struct {
-			kind  string
-			hooks []specs.Hook
-		}{{"createRuntime", spec.Hooks.CreateRuntime}, {"prestart", spec.Hooks.Prestart}} {
-			if err := runHooks(hs.kind, hs.hooks, state); err != nil {
-				return fail(err)
-			}
+		if err := runHooks("createRuntime", spec.Hooks.CreateRuntime, state); err != nil {
+			return fail(err)
+		}
+		//lint:ignore SA1019 Docker sets up container networking in a prestart hook.
+		prestart := spec.Hooks.Prestart
+		if err := runHooks("prestart", prestart, state); err != nil {
+			return fail(err)
 		}
 	}
 
@@ -423,6 +421,7 @@ func (r *Runtime) Kill(id string, sig unix.Signal, all bool) error {
 		return err
 	}
 	status := c.CurrentStatus()
+
 	if all && c.Cgroup != nil {
 		// runc kill --all also reaches processes left in the cgroup of a
 		// stopped container.
@@ -442,6 +441,7 @@ func (r *Runtime) Kill(id string, sig unix.Signal, all bool) error {
 	if _, err := Transition(id, status, OpKill); err != nil {
 		return err
 	}
+
 	pidfd, err := openPidfd(c)
 	if err != nil {
 		return err
@@ -473,12 +473,12 @@ var terminatingSignals = map[unix.Signal]bool{
 }
 
 // deliverableSignal returns the signal that makes sig take effect on pid.
-// The kernel drops a signal that has its default action when the target
-// is the init of its pid namespace (pid_namespaces(7)), and under spt the
-// tender runs the guest with every signal at its default action, so
-// docker stop's SIGTERM would only end it after the stop timeout. For
-// such a pid and a terminating sig this returns SIGKILL, which ends the
-// process as sig would; otherwise it returns sig.
+// The kernel drops a signal left at its default action when the target is
+// the init of its pid namespace (pid_namespaces(7)). Under spt the tender
+// runs the guest with every signal at its default action, so docker
+// stop's SIGTERM would end it only after the stop timeout. For such a pid
+// and a terminating sig this returns SIGKILL, which ends the process as
+// sig would. Otherwise it returns sig.
 func deliverableSignal(pid int, sig unix.Signal) unix.Signal {
 	if !terminatingSignals[sig] {
 		return sig
@@ -534,12 +534,20 @@ func ParseSignal(s string) (unix.Signal, error) {
 // must be created or stopped.
 func (r *Runtime) Delete(id string, force bool) error {
 	c, err := loadContainer(r.Root, id)
-	if errors.Is(err, ErrNotExist) && force {
-		return nil
+	if errors.Is(err, ErrNotExist) {
+		// A create that died before its first save leaves a directory
+		// without state.json, which would block that ID forever.
+		if rerr := os.RemoveAll(filepath.Join(r.Root, id)); rerr != nil {
+			r.log().Warn("removing a state directory without state", "id", id, "error", rerr)
+		}
+		if force {
+			return nil
+		}
 	}
 	if err != nil {
 		return err
 	}
+
 	status := c.CurrentStatus()
 	op := OpDelete
 	if force {

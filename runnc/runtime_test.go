@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 }
 
 // skipOrFail skips the test with reason, or fails it when
-// NTENDER_REQUIRE_ALL=1 asks for every test to run.
+// NTENDER_REQUIRE_ALL=1 requires every test to run.
 func skipOrFail(t *testing.T, reason string) {
 	t.Helper()
 	if os.Getenv("NTENDER_REQUIRE_ALL") == "1" {
@@ -88,6 +88,7 @@ func newTestContainer(t *testing.T, ntender, guest string, args ...string) *test
 	if err := os.WriteFile(filepath.Join(rootfs, name), data, 0o755); err != nil {
 		t.Fatal(err)
 	}
+
 	id := fmt.Sprintf("t%d-%s", os.Getpid(), regexp.MustCompile(`[^\w.-]`).ReplaceAllString(t.Name(), "-"))
 	spec := DefaultSpec()
 	spec.Process.Args = append([]string{name}, args...)
@@ -291,6 +292,7 @@ func TestBlockDeviceWritten(t *testing.T) {
 	if err := tc.rt.Start(tc.id); err != nil {
 		t.Fatal(err)
 	}
+
 	ps, err := proc.Wait()
 	if err != nil {
 		t.Fatal(err)
@@ -407,6 +409,7 @@ func TestLifecycleInJoinedNetns(t *testing.T) {
 	prestartOut := filepath.Join(tc.bundle, "prestart.json")
 	poststopOut := filepath.Join(tc.bundle, "poststop.json")
 	tc.spec.Hooks = &specs.Hooks{
+		//lint:ignore SA1019 Docker uses prestart hooks, so runnc must run them.
 		Prestart: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "cat > " + prestartOut}}},
 		Poststop: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "cat > " + poststopOut}}},
 	}
@@ -530,6 +533,7 @@ func TestDeleteAfterSigkill(t *testing.T) {
 	if err := n.ping(t); err != nil {
 		t.Errorf("guest does not answer: %v\noutput:\n%s", err, tc.output(t))
 	}
+
 	if err := proc.Signal(unix.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -543,6 +547,7 @@ func TestDeleteAfterSigkill(t *testing.T) {
 	if s := ct.CurrentStatus(); s != Stopped {
 		t.Errorf("status %q after SIGKILL, want stopped", s)
 	}
+
 	if err := tc.rt.Delete(tc.id, false); err != nil {
 		t.Fatal(err)
 	}
@@ -575,10 +580,12 @@ func TestKillSptInPidNamespace(t *testing.T) {
 	if err := tc.rt.Start(tc.id); err != nil {
 		t.Fatal(err)
 	}
-	// Once the guest answers, the tender has become the guest process.
+	// Once the guest replies to a ping, the tender has become the guest
+	// process.
 	if err := n.ping(t); err != nil {
 		t.Fatalf("guest does not answer: %v\noutput:\n%s", err, tc.output(t))
 	}
+
 	if got := deliverableSignal(proc.Pid, unix.SIGTERM); got != unix.SIGKILL {
 		t.Errorf("SIGTERM to the spt tender becomes %v, want SIGKILL", got)
 	}
@@ -654,6 +661,7 @@ func TestStateJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+
 	var got map[string]any
 	if err := json.Unmarshal(data, &got); err != nil {
 		t.Fatal(err)
@@ -671,6 +679,7 @@ func TestStateJSON(t *testing.T) {
 	if a, _ := got["annotations"].(map[string]any); a["a"] != "b" {
 		t.Errorf("annotations %v", got["annotations"])
 	}
+
 	if err := tc.rt.Delete(tc.id, true); err != nil {
 		t.Fatal(err)
 	}

@@ -54,7 +54,8 @@ type Container struct {
 	Status Status `json:"status"`
 	// Hooks are the config.json hooks that start and delete still run.
 	Hooks *specs.Hooks `json:"hooks,omitempty"`
-	// Cgroup is where create placed the process, nil before placement.
+	// Cgroup is the cgroup that create placed the process in, nil before
+	// placement.
 	Cgroup *Cgroup `json:"cgroup,omitempty"`
 	// NetnsPath is the network namespace that config.json named by path,
 	// or "" when the container got a new one. Taps in a joined namespace
@@ -115,9 +116,9 @@ func (c *Container) save() error {
 	return nil
 }
 
-// CurrentStatus derives the status from the recorded one and the process:
-// a process that is gone, a zombie or a reused pid means Stopped; while
-// the exec FIFO exists the process has not been started.
+// CurrentStatus derives the status from the recorded one and the process.
+// A process that is gone, a zombie or a reused pid means Stopped. While
+// the exec FIFO exists, the process has not been started.
 func (c *Container) CurrentStatus() Status {
 	if c.Status == Stopped || c.Pid == 0 {
 		if c.Status == Creating && c.Pid == 0 {
@@ -138,8 +139,8 @@ func (c *Container) CurrentStatus() Status {
 }
 
 // OCIState returns the state as the OCI runtime specification and runc's
-// state command print it; runc's extra fields rootfs, created and owner
-// are what containerd's go-runc reads.
+// state command print it, with runc's extra fields rootfs, created and
+// owner, which containerd's go-runc reads.
 func (c *Container) OCIState() any {
 	status := c.CurrentStatus()
 	pid := c.Pid

@@ -17,7 +17,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -117,7 +116,10 @@ func startEngine() error {
 	}
 	env.tmp = dir
 	bin := filepath.Join(dir, "bin")
-	goTool := filepath.Join(runtime.GOROOT(), "bin", "go")
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		return fmt.Errorf("building runnc and ntender needs the go command on PATH: %w", err)
+	}
 	builds := [][]string{
 		{goTool, "build", "-o", filepath.Join(bin, "runnc"), "./cmd/runnc"},
 		{goTool, "build", "-buildmode=pie", "-o", filepath.Join(bin, "ntender"), "./cmd/ntender"},
