@@ -82,8 +82,8 @@ func exitReasonName(reason uint32) string {
 type Exit struct {
 	Reason uint32
 
-	// KVM_EXIT_IO. Value is the 32-bit value of a 4-byte OUT; it is valid
-	// only when the data lies inside the run area (see decodeExit).
+	// KVM_EXIT_IO. IOValue is the 32-bit value of a 4-byte OUT and is 0
+	// for any other access.
 	IODirection uint8
 	IOSize      uint8
 	IOPort      uint16

@@ -40,8 +40,8 @@ func helperArgs() []string {
 }
 
 // runTender runs a guest the way the CLI does and returns the exit status.
-// mode "seccomp" installs the filter; "print-filter" prints it; anything
-// else runs without it.
+// Mode "seccomp" installs the filter, "print-filter" prints it, and any
+// other mode runs without it.
 func runTender(mode string, args []string) int {
 	opts, err := plan.ParseArgs(args)
 	if err != nil {

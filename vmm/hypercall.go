@@ -34,7 +34,7 @@ type poller interface {
 const pollSlice = 100_000_000 // ns
 
 // hypercalls serves the hvt hypercalls of one guest. Every guest address
-// goes through mem; the devices see only byte slices.
+// goes through mem, and the devices get only byte slices.
 type hypercalls struct {
 	mem       *GuestMemory
 	console   io.Writer
@@ -50,13 +50,13 @@ type hypercalls struct {
 	hasBlock bool
 	hasNet   bool
 
-	// stop is set when the tender wants the guest to end; a long POLL
-	// returns early when it sees it.
+	// stop is set when the tender ends the guest, and a long POLL returns
+	// early once it is set.
 	stop *atomic.Bool
 }
 
 // GuestError is a protocol violation by the guest, such as a bad pointer
-// or an unknown hypercall. It ends the guest; the tender exits with 1.
+// or an unknown hypercall. It ends the guest, and the tender exits with 1.
 type GuestError struct{ Msg string }
 
 func (e *GuestError) Error() string { return e.Msg }
@@ -289,8 +289,8 @@ const trapFrameSize = 7 * 8
 
 // Halt is a decoded HALT hypercall.
 type Halt struct {
-	// Status is the guest's exit status; the process exit code is its
-	// low 8 bits.
+	// Status is the guest's exit status. The process exit code is its low
+	// 8 bits.
 	Status int32
 	// Cookie is the guest address of the trap frame, or 0.
 	Cookie uint64

@@ -304,8 +304,8 @@ func TestHypercallBlockBadBufferBeforeRange(t *testing.T) {
 	tc.blocks[3] = &fakeBlock{data: make([]byte, 8192)}
 	tc.capacity[3] = 8192
 	tc.hasBlock = true
-	// Both the range and the buffer are wrong; the buffer wins and the
-	// guest ends, unlike solo5-hvt, which returns EINVAL.
+	// Both the range and the buffer are wrong. The buffer check ends the
+	// guest, unlike solo5-hvt, which returns EINVAL.
 	blockRequest(tc.mem, 3, 8192, 0x30000, ^uint64(0)-0x30000+2)
 	_, err := call(tc.hypercalls, abi.HypercallBlockWrite, 0x20000)
 	var ae *AccessError

@@ -289,7 +289,7 @@ func TestNetPing(t *testing.T) {
 	}
 }
 
-// TestNetMTU9000 checks that the guest sees the MTU of a 9000-byte tap.
+// TestNetMTU9000 checks that the guest gets the MTU of a 9000-byte tap.
 func TestNetMTU9000(t *testing.T) {
 	requireKVM(t)
 	requireRoot(t)

@@ -15,8 +15,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// KVM ioctl request numbers (linux/kvm.h). gokvm builds most of them; the
-// ones it lacks or wraps in ways the run loop cannot use are spelled out.
+// KVM ioctl request numbers (linux/kvm.h) that gokvm lacks or wraps in a
+// way the run loop cannot use.
 const (
 	kvmRunIoctl     = 0xAE80 // _IO(KVMIO, 0x80)
 	kvmGetRegsIoctl = 0x8090AE81
@@ -38,7 +38,7 @@ type kvmIoeventfdArgs struct {
 	_         [36]uint8
 }
 
-// kvmCPUID2Header mirrors the fixed part of struct kvm_cpuid2; the entries
+// kvmCPUID2Header mirrors the fixed part of struct kvm_cpuid2. The entries
 // (struct kvm_cpuid_entry2, 40 bytes each) follow it in the same buffer.
 type kvmCPUID2Header struct {
 	Nent    uint32
@@ -164,8 +164,8 @@ func mapGuestMemory(vmFd int, size uint64) ([]byte, error) {
 		Slot:          0,
 		GuestPhysAddr: 0,
 		MemorySize:    size,
-		// SAFETY: mem is a live mapping that stays mapped until the VM is
-		// closed, so KVM never sees a dangling address.
+		// SAFETY: mem stays mapped until after the VM fd is closed, so
+		// the address KVM keeps is valid for the VM's lifetime.
 		UserspaceAddr: uint64(uintptr(unsafe.Pointer(&mem[0]))),
 	}
 	if err := kvm.SetUserMemoryRegion(uintptr(vmFd), &region); err != nil {
@@ -192,7 +192,7 @@ func protect(mem []byte, start, end uint64, writable bool) error {
 
 // setCPUID copies KVM_GET_SUPPORTED_CPUID to the vCPU unchanged, as
 // solo5-hvt does. It starts with room for 100 entries (the upstream size)
-// and grows the buffer while KVM answers E2BIG.
+// and grows the buffer while KVM returns E2BIG.
 func (v *vcpu) setCPUID() error {
 	for n := 100; n <= 4096; n *= 2 {
 		buf := make([]byte, 8+n*kvmCPUIDEntrySize)
@@ -275,10 +275,10 @@ func (v *vcpu) run() error {
 // current KVM_RUN return EINTR at once. Another goroutine may call it while
 // the vCPU runs.
 func (v *vcpu) setImmediateExit() {
-	// SAFETY: runMap is at least kvmRunMinSize bytes and offset 0 is 8-byte
-	// aligned (page start); a 32-bit atomic store covers
-	// request_interrupt_window (byte 0, always 0 here), immediate_exit
-	// (byte 1) and padding. The run loop never writes these bytes.
+	// SAFETY: runMap starts on a page, so offset 0 is aligned for a 32-bit
+	// atomic store. The store covers request_interrupt_window (byte 0,
+	// always 0 here), immediate_exit (byte 1) and two padding bytes, which
+	// the run loop never writes.
 	p := (*uint32)(unsafe.Pointer(&v.runMap[0]))
 	atomic.StoreUint32(p, 1<<8)
 }

@@ -60,7 +60,7 @@ func writePageTables(mem []byte, allocSize uint64) {
 	le.PutUint64(mem[pml4Addr:], pdptAddr|ptePresent|pteWritable)
 
 	// All four PDPT entries are present whatever the memory size, as
-	// solo5-hvt v0.9+ builds them; unused PD entries stay zero.
+	// solo5-hvt v0.9+ builds them. Unused PD entries stay zero.
 	for i := uint64(0); i < 4; i++ {
 		pd := pdAddr + i*0x1000
 		le.PutUint64(mem[pdptAddr+i*8:], pd|ptePresent|pteWritable)
@@ -82,7 +82,8 @@ func writePageTables(mem []byte, allocSize uint64) {
 	}
 }
 
-// bootArea is where the boot info, the manifest and the command line go.
+// bootArea holds the guest physical addresses of the boot info, the
+// manifest and the command line.
 type bootArea struct {
 	bootInfo, manifest, cmdline uint64
 }

@@ -45,8 +45,8 @@ func TestPageTables(t *testing.T) {
 }
 
 func TestPageTables4GiB(t *testing.T) {
-	// Only the page-table area matters; a 4 GiB allocation is not needed
-	// to check where the last 2 MiB entry goes.
+	// Only the page-table area matters, so a 4 GiB allocation is not
+	// needed to check where the last 2 MiB entry goes.
 	mem := make([]byte, 0x9000)
 	writePageTables(mem, 1<<32)
 	last := binary.LittleEndian.Uint64(mem[pdAddr+2047*8:])

@@ -9,7 +9,7 @@ import (
 // GuestMemory is the tender's view of guest physical memory. Every access
 // the tender makes on behalf of the guest goes through Slice or
 // WritableSlice, which check the range against the guest-visible size and
-// against host read-only pages; nothing else in vmm indexes guest memory
+// against host read-only pages. Nothing else in vmm indexes guest memory
 // with a guest-supplied address.
 type GuestMemory struct {
 	mem []byte
@@ -57,11 +57,12 @@ func (e *AccessError) Error() string {
 }
 
 // Slice returns the size bytes at guest physical address gpa. The whole
-// range must lie below the guest-visible size; gpa+size must not overflow.
+// range must lie below the guest-visible size, and gpa+size must not
+// overflow.
 // A zero-size range at any gpa below the size is valid and empty.
 //
 // NOTE: solo5-hvt also rejects a range that ends exactly at the top of
-// guest memory (it requires gpa+size < mem_size); Slice accepts it.
+// guest memory, because it requires gpa+size < mem_size. Slice accepts it.
 func (m *GuestMemory) Slice(gpa, size uint64) ([]byte, error) {
 	if gpa >= m.limit || size > m.limit-gpa {
 		return nil, &AccessError{GPA: gpa, Size: size}
@@ -102,8 +103,8 @@ const (
 type memoryLayout struct {
 	// allocSize is the size of the host mapping and of memslot 0.
 	allocSize uint64
-	// guestSize is the memory the guest sees in boot info: allocSize minus
-	// the ring reservation.
+	// guestSize is the guest-visible memory size in boot info: allocSize
+	// minus the ring reservation.
 	guestSize uint64
 	// ringGPA is the guest physical address of the net ring, or 0.
 	ringGPA uint64

@@ -12,7 +12,7 @@ import (
 )
 
 // Layout of struct hvt_ring (Solo5 v0.11+, 49280 bytes). The guest writes
-// ent_tail, com_head and the submission entries; the host writes ent_head,
+// ent_tail, com_head and the submission entries. The host writes ent_head,
 // com_tail, needs_kick and the commits.
 const (
 	ringEntTail   = 0
@@ -44,7 +44,7 @@ const (
 	ringOpNetRead  = 2
 
 	// ringSpins is how many times the I/O goroutine checks for new
-	// submissions before it asks the guest to kick and blocks.
+	// submissions before it sets needs_kick and blocks on the eventfd.
 	ringSpins = 4096
 )
 
@@ -55,7 +55,7 @@ type netRing struct {
 	ring []byte // the ring area in guest memory, ringSize bytes
 	mem  *GuestMemory
 	nets *[abi.ManifestMaxEntries]netDevice
-	// eventFd is the eventfd KVM signals on a guest kick; Close also
+	// eventFd is the eventfd KVM signals on a guest kick. close also
 	// writes it to wake the goroutine.
 	eventFd int
 	stop    atomic.Bool
@@ -105,9 +105,9 @@ func (r *netRing) close() error {
 	var err error
 	if r.started {
 		r.stop.Store(true)
-		var one [8]byte
-		le.PutUint64(one[:], 1)
-		_, _ = unix.Write(r.eventFd, one[:])
+		var wake [8]byte
+		le.PutUint64(wake[:], 1)
+		_, _ = unix.Write(r.eventFd, wake[:])
 		err = <-r.done
 	}
 	unix.Close(r.eventFd)
@@ -130,10 +130,10 @@ func (r *netRing) loop() error {
 		}
 
 		if !found {
-			// The atomic store is a full barrier on amd64 (XCHG), so the
-			// guest sees needs_kick before the re-check reads ent_tail;
-			// this closes the race with a guest that submitted just now
-			// and did not kick.
+			// The atomic store is a full barrier on amd64 (XCHG), so
+			// needs_kick is visible to the guest before the re-check
+			// reads ent_tail. A guest that submitted just before the
+			// store and did not kick is caught by the re-check.
 			atomic.StoreUint32(needsKick, 1)
 			if atomic.LoadUint32(entHead) == atomic.LoadUint32(entTail) {
 				_, err := unix.Read(r.eventFd, buf[:])
@@ -188,8 +188,8 @@ func (r *netRing) process() error {
 	return nil
 }
 
-// write sends one frame. An unknown handle is skipped, as solo5-hvt does;
-// a bad buffer or a host write error ends the guest.
+// write sends one frame. An unknown handle is skipped, as solo5-hvt does.
+// A bad buffer or a host write error ends the guest.
 func (r *netRing) write(ent []byte) error {
 	handle := le.Uint32(ent[entHandle:])
 	if handle >= abi.ManifestMaxEntries || r.nets[handle] == nil {
@@ -207,7 +207,7 @@ func (r *netRing) write(ent []byte) error {
 }
 
 // read completes one read submission into the next commit slot. A bad
-// handle or a host read error completes with EINVAL, as in solo5-hvt; a
+// handle or a host read error completes with EINVAL, as in solo5-hvt. A
 // bad buffer ends the guest.
 func (r *netRing) read(ent []byte) error {
 	comTail := ringWord(r.ring, ringComTail)

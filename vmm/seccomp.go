@@ -90,7 +90,7 @@ const rseqSignature = 0x53053053
 //
 // NOTE: exit (ending one thread) is not allowed, to stay within 25 allowed
 // system calls. Go ends a thread only when a goroutine returns while
-// locked to it; vmm unlocks its threads, so none ends while the guest runs.
+// locked to it. vmm unlocks its threads, so none ends while the guest runs.
 func hvtPolicy(f policyFds) []Rule {
 	vcpuIoctls := [][]Cond{
 		{{Arg: 0, Value: uint64(f.VCPU)}, {Arg: 1, Value: kvmRunIoctl}},
@@ -295,7 +295,7 @@ func exportBPF(rules []Rule) ([]byte, error) {
 	}
 	defer filter.Release()
 
-	// seccomp_export_bpf_mem needs libseccomp 2.6; a memfd works with
+	// seccomp_export_bpf_mem needs libseccomp 2.6, but a memfd works with
 	// every version.
 	fd, err := unix.MemfdCreate("seccomp-bpf", unix.MFD_CLOEXEC)
 	if err != nil {

@@ -60,8 +60,8 @@ func filterVM(t *testing.T, rules []Rule) *bpf.VM {
 }
 
 // seccompData encodes struct seccomp_data for the interpreter. The kernel
-// loads 32-bit words in host order; bpf.VM loads them big-endian, so each
-// word is stored big-endian here.
+// loads 32-bit words in host order, but bpf.VM loads them big-endian, so
+// each word is stored big-endian here.
 func seccompData(arch uint32, nr int, args ...uint64) []byte {
 	b := make([]byte, 64)
 	be := binary.BigEndian
@@ -197,9 +197,9 @@ func TestFormatPolicy(t *testing.T) {
 	}
 }
 
-// TestFilterGoRuntime installs the real policy in a child process and then
-// makes the Go runtime create threads, collect garbage, release memory and
-// deliver a signal; the child must finish with status 0.
+// TestFilterGoRuntime installs the real policy in a child process. The
+// child then makes the Go runtime create threads, collect garbage, release
+// memory and send preemption signals, and must exit with status 0.
 func TestFilterGoRuntime(t *testing.T) {
 	r := runFilterHelper(t)
 	if r.status != 0 {

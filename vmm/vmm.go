@@ -87,7 +87,11 @@ type machine struct {
 	poll  *devices.Poller
 	ring  *netRing
 
-	// stop is set by a signal or a ring failure; the run loop checks it
+	// handleExit serves one VM exit from the kvm_run area. Setup picks
+	// the handler for the guest's ABI; hvt guests get handleExit over the hypercall table.
+	handleExit func(run []byte) (*Halt, error)
+
+	// stop is set by a signal or a ring failure. The run loop checks it
 	// after every exit and on EINTR.
 	stop    atomic.Bool
 	stopErr atomic.Pointer[error]
@@ -216,6 +220,9 @@ func (m *machine) setup() error {
 	}
 	if err := m.setupDevices(); err != nil {
 		return err
+	}
+	m.handleExit = func(run []byte) (*Halt, error) {
+		return handleExit(&m.calls, run, m.layout.allocSize)
 	}
 	if err := m.writeBootInfo(); err != nil {
 		return err
@@ -416,7 +423,7 @@ func (m *machine) loop() (int, error) {
 			return 1, fmt.Errorf("KVM: ioctl (RUN) failed: %w", err)
 		}
 
-		halt, err := handleExit(&m.calls, v.runMap, m.layout.allocSize)
+		halt, err := m.handleExit(v.runMap)
 		if err != nil {
 			var ee *ExitError
 			if errors.As(err, &ee) {
@@ -510,8 +517,8 @@ func (m *machine) close() {
 // error. Run does not close the plan's devices.
 //
 // Unless cfg.NoSeccomp is set, Run installs a seccomp filter on every
-// thread of the process before the guest starts; it stays after Run
-// returns, so the process can only wind down and exit.
+// thread of the process before the guest starts. The filter stays after
+// Run returns, so the caller can only close the devices and exit.
 func Run(p *plan.Plan, cfg Config) (status int, err error) {
 	spec := guestSpec{
 		kernel:  p.Unikernel,
