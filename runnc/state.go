@@ -79,7 +79,7 @@ func loadContainer(root, id string) (*Container, error) {
 	dir := filepath.Join(root, id)
 	data, err := os.ReadFile(filepath.Join(dir, stateFile))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("container %s: %w", id, ErrNotExist)
+		return nil, fmt.Errorf("%w: %s", ErrNotExist, id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading the state of container %s: %w", id, err)

@@ -141,9 +141,25 @@ func newApp(logger **slog.Logger) *cli.App {
 	return app
 }
 
-// runtimeFrom builds the runtime from the global flags.
+// runtimeFrom builds the runtime from the global flags. Only create and
+// run need the ntender binary.
 func runtimeFrom(c *cli.Context) (*runnc.Runtime, error) {
 	mode, err := runnc.ParseMode(c.String("mode"))
+	if err != nil {
+		return nil, err
+	}
+	logger := *(c.App.Metadata["logger"].(**slog.Logger))
+	return &runnc.Runtime{
+		Root:          c.String("root"),
+		SystemdCgroup: c.Bool("systemd-cgroup"),
+		Options:       runnc.Options{Mode: mode, NetArgs: c.String("net-args")},
+		Log:           logger,
+	}, nil
+}
+
+// launchingRuntimeFrom is runtimeFrom with the ntender binary located.
+func launchingRuntimeFrom(c *cli.Context) (*runnc.Runtime, error) {
+	r, err := runtimeFrom(c)
 	if err != nil {
 		return nil, err
 	}
@@ -158,13 +174,8 @@ func runtimeFrom(c *cli.Context) (*runnc.Runtime, error) {
 	if _, err := os.Stat(tenderPath); err != nil {
 		return nil, fmt.Errorf("ntender binary not found: %w; install it next to runnc or give --ntender or RUNNC_NTENDER", err)
 	}
-	logger := *(c.App.Metadata["logger"].(**slog.Logger))
-	return &runnc.Runtime{
-		Root:          c.String("root"),
-		SystemdCgroup: c.Bool("systemd-cgroup"),
-		Options:       runnc.Options{Tender: tenderPath, Mode: mode, NetArgs: c.String("net-args")},
-		Log:           logger,
-	}, nil
+	r.Options.Tender = tenderPath
+	return r, nil
 }
 
 // containerID returns the single ID argument of a verb.
@@ -199,7 +210,7 @@ func createCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			r, err := runtimeFrom(c)
+			r, err := launchingRuntimeFrom(c)
 			if err != nil {
 				return err
 			}
@@ -223,7 +234,7 @@ func runCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			r, err := runtimeFrom(c)
+			r, err := launchingRuntimeFrom(c)
 			if err != nil {
 				return err
 			}
