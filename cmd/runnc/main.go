@@ -187,7 +187,7 @@ func containerID(c *cli.Context) (string, error) {
 }
 
 var createFlags = []cli.Flag{
-	&cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Value: ".", Usage: "bundle directory holding config.json"},
+	&cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Value: ".", Usage: "bundle directory containing config.json"},
 	&cli.StringFlag{Name: "pid-file", Usage: "write the container's pid to `FILE`"},
 	&cli.StringFlag{Name: "console-socket", Usage: "unix socket that receives the pseudoterminal master when process.terminal is true"},
 	&cli.BoolFlag{Name: "no-pivot", Usage: "accepted for compatibility with runc; runnc never pivots into the rootfs"},
@@ -325,7 +325,7 @@ func killCommand() *cli.Command {
 func deleteCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "delete",
-		Usage:     "delete a stopped or created container and everything it holds",
+		Usage:     "delete a stopped or created container with its processes, cgroup, taps and state",
 		ArgsUsage: "ID",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "kill a running container first; a missing container is not an error"},
