@@ -68,6 +68,9 @@ func runGuestCase(t *testing.T, c guests.Case) result {
 		return runTender(t, args...)
 	}
 
+	if _, err := exec.LookPath("ping"); err != nil && len(c.Ping) > 0 {
+		skipOrFail(t, "needs ping (Debian package iputils-ping) to send echo requests to the guest")
+	}
 	taps := map[string]string{}
 	var specs []tapSpec
 	for i, n := range c.Net {
