@@ -120,24 +120,38 @@ func (b *Bench) floodPing(ctx context.Context, p *process) (map[string]float64, 
 var (
 	pingCounts = regexp.MustCompile(`(\d+) packets transmitted, (\d+) received.*time (\d+)ms`)
 	pingRTT    = regexp.MustCompile(`rtt min/avg/max/mdev = ([\d.]+)/([\d.]+)/([\d.]+)/([\d.]+) ms`)
+	pingIPG    = regexp.MustCompile(`ipg/ewma ([\d.]+)/([\d.]+) ms`)
 )
 
-// parsePing returns packets/s (replies over ping's elapsed time) and the
-// mean round-trip time in microseconds from the summary of iputils ping.
+// parsePing returns packets/s and the mean round-trip time in
+// microseconds from the summary of iputils ping -f. The rate is 1/ipg,
+// the mean gap between requests, which ping -f prints in microsecond
+// resolution; a flood sends the next request when a reply arrives. The
+// total time, in whole milliseconds, serves only when ipg is missing.
 func parsePing(output string) (map[string]float64, error) {
 	counts := pingCounts.FindStringSubmatch(output)
 	rtt := pingRTT.FindStringSubmatch(output)
 	if counts == nil || rtt == nil {
 		return nil, fmt.Errorf("parsing ping output: no summary in %q", tail(output, 300))
 	}
-	received, _ := strconv.ParseFloat(counts[2], 64)
-	ms, _ := strconv.ParseFloat(counts[3], 64)
 	avg, err := strconv.ParseFloat(rtt[2], 64)
-	if err != nil || received == 0 || ms == 0 {
-		return nil, fmt.Errorf("parsing ping output: invalid summary %q, %q", counts[0], rtt[0])
+	if err != nil {
+		return nil, fmt.Errorf("parsing ping output: invalid round-trip time in %q", rtt[0])
 	}
-	return map[string]float64{
-		"ping_pps":    received / (ms / 1e3),
-		"ping_rtt_us": avg * 1e3,
-	}, nil
+	var pps float64
+	if ipg := pingIPG.FindStringSubmatch(output); ipg != nil {
+		gap, err := strconv.ParseFloat(ipg[1], 64)
+		if err == nil && gap > 0 {
+			pps = 1e3 / gap
+		}
+	}
+	if pps == 0 {
+		received, _ := strconv.ParseFloat(counts[2], 64)
+		ms, _ := strconv.ParseFloat(counts[3], 64)
+		if received == 0 || ms == 0 {
+			return nil, fmt.Errorf("parsing ping output: no ipg and no elapsed time in %q", counts[0])
+		}
+		pps = received / (ms / 1e3)
+	}
+	return map[string]float64{"ping_pps": pps, "ping_rtt_us": avg * 1e3}, nil
 }
