@@ -113,6 +113,12 @@ func newApp(logger **slog.Logger) *cli.App {
 			createCommand(), startCommand(), stateCommand(), killCommand(),
 			deleteCommand(), runCommand(), listCommand(), psCommand(),
 			featuresCommand(), specCommand(),
+			unsupportedCommand("exec", "a unikernel has no process to start beside it"),
+			unsupportedCommand("pause", "runnc does not freeze unikernels"),
+			unsupportedCommand("resume", "runnc does not freeze unikernels"),
+			unsupportedCommand("update", "resources are fixed when the unikernel starts"),
+			unsupportedCommand("checkpoint", "runnc does not checkpoint unikernels"),
+			unsupportedCommand("restore", "runnc does not checkpoint unikernels"),
 		},
 	}
 	app.Before = func(c *cli.Context) error {
@@ -463,6 +469,20 @@ func specCommand() *cli.Command {
 				err = cerr
 			}
 			return err
+		},
+	}
+}
+
+// unsupportedCommand accepts a runc verb that runnc does not implement,
+// so that Docker shows why instead of a usage error.
+func unsupportedCommand(name, reason string) *cli.Command {
+	return &cli.Command{
+		Name:            name,
+		Usage:           "not supported: " + reason,
+		Hidden:          true,
+		SkipFlagParsing: true,
+		Action: func(c *cli.Context) error {
+			return fmt.Errorf("runnc does not support %s: %s", name, reason)
 		},
 	}
 }

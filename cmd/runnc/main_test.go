@@ -49,6 +49,8 @@ func TestErrorsGoToJSONLog(t *testing.T) {
 		{[]string{"kill", "missing", "SIGNOPE"}, `invalid signal "SIGNOPE"`},
 		{[]string{"state", "../x"}, "invalid container ID"},
 		{[]string{"create", "--bundle", dir, "c1"}, "ntender binary not found"},
+		{[]string{"exec", "--pid-file", "p", "c1"}, "runnc does not support exec"},
+		{[]string{"pause", "c1"}, "runnc does not support pause"},
 	}
 	for _, c := range cases {
 		os.Remove(logPath)
