@@ -11,13 +11,15 @@
 //	{"type": "solo5.manifest", "version": 1,
 //	 "devices": [{"name": "storage", "type": "BLOCK_BASIC"}]}
 //
-// and is validated with the same rules, so a manifest that mknotes accepts
-// is one that the Solo5 toolchain accepts. Either file name may be "-" for
+// and is validated with the rules and messages of solo5-elftool
+// gen-manifest, so a manifest that mknotes accepts is one that the Solo5
+// toolchain accepts. Either file name may be "-" for
 // standard input or output. The test guests' linker scripts give each note
 // section its own PT_NOTE program header.
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -56,6 +58,11 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 		return fmt.Errorf("reading manifest: %w", err)
 	}
 	devices, err := parseManifest(data)
+	var manifestErr *manifestError
+	if errors.As(err, &manifestErr) {
+		// FILE:LINE: PATH: problem, as solo5-elftool prints it.
+		return fmt.Errorf("%s:%w", source, err)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", source, err)
 	}

@@ -26,33 +26,46 @@ func TestParseManifestRejects(t *testing.T) {
 	for i := range tooMany {
 		tooMany[i] = block(fmt.Sprintf("d%d", i))
 	}
+	// The expected messages are what solo5-elftool v0.12.1 gen-manifest
+	// prints after "FILE:" for the same input, except where noted.
 	tests := []struct {
 		name     string
 		manifest string
 		want     string
 	}{
-		{"not JSON", `{`, "invalid JSON"},
-		{"trailing data", manifestJSON() + `{}`, "unexpected data after the top-level value"},
-		{"not an object", `[]`, "invalid JSON"},
-		{"unknown root key", `{"type":"solo5.manifest","version":1,"devices":[],"x":1}`, `unknown key "x"`},
-		{"missing type", `{"version":1,"devices":[]}`, "missing .type"},
-		{"missing version", `{"type":"solo5.manifest","devices":[]}`, "missing .version"},
-		{"missing devices", `{"type":"solo5.manifest","version":1}`, "missing .devices[]"},
-		{"wrong type", `{"type":"solo5.other","version":1,"devices":[]}`, `.type: invalid value, expected "solo5.manifest"`},
-		{"type not a string", `{"type":1,"version":1,"devices":[]}`, `.type: invalid value, expected "solo5.manifest"`},
-		{"wrong version", `{"type":"solo5.manifest","version":2,"devices":[]}`, ".version: invalid version 2, expected 1"},
-		{"version not a number", `{"type":"solo5.manifest","version":"1","devices":[]}`, `.version: invalid version "1", expected 1`},
-		{"devices not an array", `{"type":"solo5.manifest","version":1,"devices":{}}`, ".devices[]: expected an array"},
-		{"too many devices", manifestJSON(tooMany...), ".devices[]: too many entries, maximum 63"},
-		{"device not an object", manifestJSON(`"storage"`), ".devices[0]: expected an object"},
-		{"unknown device key", manifestJSON(`{"name":"a","type":"NET_BASIC","mtu":1}`), `.devices[0]: unknown key "mtu"`},
-		{"missing name", manifestJSON(`{"type":"NET_BASIC"}`), ".devices[0]: missing .name"},
-		{"empty name", manifestJSON(`{"name":"","type":"NET_BASIC"}`), ".devices[0]: .name may not be empty"},
-		{"long name", manifestJSON(block(strings.Repeat("a", 68))), "name too long, maximum 67 characters"},
-		{"name not alphanumeric", manifestJSON(block("net-0")), `.devices[0]: .name "net-0": name is not alphanumeric`},
-		{"missing device type", manifestJSON(`{"name":"a"}`), ".devices[0]: missing .type"},
-		{"unknown device type", manifestJSON(`{"name":"a","type":"CHAR"}`), `.devices[0]: .type: unknown device type "CHAR"`},
-		{"second device bad", manifestJSON(block("a"), block("b_c")), `.devices[1]: .name "b_c"`},
+		{"root not an object", `[]`, "1: (root): expected OBJECT, got ARRAY"},
+		{"root a string", `"x"`, "1: (root): expected OBJECT, got STRING"},
+		{"unknown root key", `{"type":"solo5.manifest","version":1,"devices":[],"x":1}`, "1: (root): unknown key: x"},
+		{"unknown key before missing", `{"x":1,"version":2}`, "1: (root): unknown key: x"},
+		{"unknown key before device errors", `{"devices":[{"name":"a-b"}],"y":1}`, "1: (root): unknown key: y"},
+		{"missing type", `{"version":1,"devices":[]}`, "1: missing .type"},
+		{"missing version", `{"type":"solo5.manifest","devices":[]}`, "1: missing .version"},
+		{"missing devices", `{"type":"solo5.manifest","version":1}`, "1: missing .devices[]"},
+		{"wrong type", `{"type":"solo5.other","version":1,"devices":[]}`, `1: .type: invalid value, expected "solo5.manifest"`},
+		{"type before version", `{"version":2,"type":"x","devices":[]}`, `1: .type: invalid value, expected "solo5.manifest"`},
+		{"type not a string", `{"type":1,"version":1,"devices":[]}`, "1: .type: expected STRING, got INTEGER"},
+		{"wrong version", `{"type":"solo5.manifest","version":2,"devices":[]}`, "1: .version: invalid version 2, expected 1"},
+		{"negative version", `{"type":"solo5.manifest","version":-1,"devices":[]}`, "1: .version: invalid version -1, expected 1"},
+		{"version a string", `{"type":"solo5.manifest","version":"1","devices":[]}`, "1: .version: expected INTEGER, got STRING"},
+		{"version a real", `{"type":"solo5.manifest","version":1e0,"devices":[]}`, "1: .version: expected INTEGER, got REAL"},
+		{"last duplicate wins", `{"type":"solo5.manifest","version":1,"devices":[], "version": 3}`, "1: .version: invalid version 3, expected 1"},
+		{"devices an object", `{"type":"solo5.manifest","version":1,"devices":{}}`, "1: .devices: expected ARRAY, got OBJECT"},
+		{"too many devices", manifestJSON(tooMany...), "1: .devices[]: too many entries, maximum 63"},
+		{"device a string", manifestJSON(`"s"`), "1: .devices[]: expected OBJECT, got STRING"},
+		{"second device an integer", manifestJSON(block("ab"), `1`), "1: .devices[]: expected OBJECT, got INTEGER"},
+		{"unknown device key", manifestJSON(`{"name":"a","type":"NET_BASIC","mtu":1}`), "1: .devices[...]: unknown key: mtu"},
+		{"unknown key before name", manifestJSON(`{"type":"X","q":1,"name":"a-b"}`), "1: .devices[...]: unknown key: q"},
+		{"missing name", manifestJSON(`{"type":"NET_BASIC"}`), "1: .devices[...]: missing .name"},
+		{"name null", manifestJSON(`{"name":null,"type":"X"}`), "1: .devices[...]: expected STRING, got NULL"},
+		{"empty name", manifestJSON(`{"name":"","type":"NET_BASIC"}`), "1: .devices[...]: .name may not be empty"},
+		{"long name", manifestJSON(block(strings.Repeat("a", 68))), "1: .devices[...]: name too long"},
+		{"name not alphanumeric", manifestJSON(block("net-0")), "1: .devices[...]: name is not alphanumeric"},
+		{"name before type", manifestJSON(`{"type":"X","name":"a-b"}`), "1: .devices[...]: name is not alphanumeric"},
+		{"missing device type", manifestJSON(`{"name":"a"}`), "1: .devices[...]: missing .type"},
+		{"first device first", manifestJSON(`{"name":"ab"}`, `{"name":"a-b","type":"X"}`), "1: .devices[...]: missing .type"},
+		{"device type a boolean", manifestJSON(`{"name":"ab","type":true}`), "1: .devices[...]: expected STRING, got BOOLEAN"},
+		// elftool leaves an unknown type to the C compiler.
+		{"unknown device type", manifestJSON(`{"name":"a","type":"CHAR"}`), `1: .devices[...]: invalid type "CHAR", expected "BLOCK_BASIC" or "NET_BASIC"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -60,8 +73,92 @@ func TestParseManifestRejects(t *testing.T) {
 			if err == nil {
 				t.Fatalf("parseManifest accepted %s", tt.manifest)
 			}
-			if !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("error %q does not contain %q", err, tt.want)
+			if err.Error() != tt.want {
+				t.Errorf("error %q, expected %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestParseManifestLines checks the line numbers in messages against
+// what solo5-elftool v0.12.1 reports for the same multi-line input. A
+// member is reported at its key and an array element at its value. A
+// device is reported at its opening brace, and the root object at line 1.
+func TestParseManifestLines(t *testing.T) {
+	tests := []struct {
+		name     string
+		manifest string
+		want     string
+	}{
+		{
+			"name key",
+			"{\n\"type\": \"solo5.manifest\",\n\"version\": 1,\n\"devices\": [\n{ \"name\": \"ok\", \"type\": \"NET_BASIC\" },\n{\n\"name\": \"a-b\",\n\"type\": \"NET_BASIC\"\n}\n]\n}\n",
+			"7: .devices[...]: name is not alphanumeric",
+		},
+		{
+			"unknown device key",
+			"{\n\"type\": \"solo5.manifest\",\n\"version\": 1,\n\"devices\": [\n{ \"name\": \"ok\", \"type\": \"NET_BASIC\" },\n{\n\"name\": \"ab\",\n\"type\": \"NET_BASIC\", \"x\": 1\n}\n]\n}\n",
+			"8: .devices[...]: unknown key: x",
+		},
+		{
+			"missing name at brace",
+			"{\n\"type\": \"solo5.manifest\",\n\"version\": 1,\n\"devices\": [\n{\n\"type\": \"X\"\n}\n]\n}\n",
+			"5: .devices[...]: missing .name",
+		},
+		{
+			"type error at key",
+			"{\n\"type\": \"solo5.manifest\",\n\"version\": 1,\n\"devices\": [\n{\n\"name\":\n\"ab\",\n\"type\": \n5\n}\n]\n}\n",
+			"8: .devices[...]: expected STRING, got INTEGER",
+		},
+		{
+			"element at value",
+			"{\n\"type\": \"solo5.manifest\",\n\"version\": 1,\n\"devices\":\n[\n\n1\n]\n}\n",
+			"7: .devices[]: expected OBJECT, got INTEGER",
+		},
+		{
+			"version at key",
+			"{\n\"type\": \"solo5.manifest\",\n\"version\":\n3,\n\"devices\": []\n}\n",
+			"3: .version: invalid version 3, expected 1",
+		},
+		{
+			"missing at line 1",
+			"\n\n{\n\"type\": \"solo5.manifest\",\n\"version\": 1\n}\n",
+			"1: missing .devices[]",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseManifest([]byte(tt.manifest))
+			if err == nil {
+				t.Fatal("parseManifest accepted the manifest")
+			}
+			if err.Error() != tt.want {
+				t.Errorf("error %q, expected %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseManifestSyntaxErrors(t *testing.T) {
+	tests := []struct {
+		name     string
+		manifest string
+		want     string
+	}{
+		{"truncated", `{"type":"solo5.manifest","version":1,"devices":[]`, "invalid JSON: line 1: unexpected end of input"},
+		{"leading zero", `{"type":"solo5.manifest","version":01,"devices":[]}`, "invalid JSON: line 1:"},
+		{"trailing comma", `{"type":"solo5.manifest","version":1,"devices":[],}`, "invalid JSON: line 1:"},
+		{"trailing data", "{\"type\":\"solo5.manifest\",\"version\":1,\"devices\":[]}\n{}", "invalid JSON: line 2: unexpected data after the top-level value"},
+		{"empty", ``, "invalid JSON: line 1: unexpected end of input"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseManifest([]byte(tt.manifest))
+			if err == nil {
+				t.Fatal("parseManifest accepted the manifest")
+			}
+			if !strings.HasPrefix(err.Error(), tt.want) {
+				t.Errorf("error %q, expected it to start with %q", err, tt.want)
 			}
 		})
 	}
@@ -312,7 +409,7 @@ func TestRunRejects(t *testing.T) {
 		{"bad target", []string{"-target", "xen", "-", "-"}, `invalid -target "xen"`},
 		{"missing operand", []string{"-target", "hvt", "-"}, "usage: mknotes"},
 		{"missing file", []string{"-target", "hvt", filepath.Join(dir, "none.json"), "-"}, "reading manifest"},
-		{"invalid manifest", []string{"-target", "hvt", bad, "-"}, bad + ": missing .version"},
+		{"invalid manifest", []string{"-target", "hvt", bad, "-"}, bad + ":1: missing .version"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,12 +1,8 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"math"
-	"sort"
+	"strconv"
 )
 
 // Limits of the Solo5 manifest format version 1.
@@ -34,134 +30,125 @@ type device struct {
 	typ  uint32
 }
 
+// manifestError is a manifest validation failure at a line of the JSON
+// source. Its text is "LINE: PATH: problem", as solo5-elftool prints it
+// after the file name.
+type manifestError struct {
+	line int
+	text string
+}
+
+func (e *manifestError) Error() string {
+	return fmt.Sprintf("%d: %s", e.line, e.text)
+}
+
+func invalid(line int, format string, args ...any) error {
+	return &manifestError{line: line, text: fmt.Sprintf(format, args...)}
+}
+
 // parseManifest validates a manifest in the solo5-elftool JSON format and
-// returns its devices in order. The checks and their order follow
-// solo5-elftool gen-manifest (Solo5 v0.7.1 to v0.12.1). The one addition
-// is that an unknown device type is rejected here, where elftool leaves it
-// to the C compiler.
+// returns its devices in order. The rules, their order and the messages
+// follow solo5-elftool gen-manifest of Solo5 v0.12.1, as observed by
+// running it. Three differences are deliberate: the JSON syntax is
+// checked strictly (elftool also accepts missing and trailing commas),
+// an unknown device type is rejected here rather than by the C compiler,
+// and a version too large for 64 bits is reported as written.
 func parseManifest(data []byte) ([]device, error) {
-	var root map[string]json.RawMessage
-	if err := decodeStrict(data, &root); err != nil {
+	root, err := parseJSON(data)
+	if err != nil {
 		return nil, fmt.Errorf("invalid JSON: %w", err)
 	}
-	if root == nil {
-		return nil, errors.New("invalid JSON: expected an object")
+	// elftool reports problems with the root object itself at line 1.
+	const rootLine = 1
+	if root.kind != jsonObject {
+		return nil, invalid(rootLine, "(root): expected OBJECT, got %v", root.kind)
 	}
-
-	keys := make([]string, 0, len(root))
-	for key := range root {
-		keys = append(keys, key)
-	}
-	sort.Strings(keys)
-	for _, key := range keys {
-		if key != "type" && key != "version" && key != "devices" {
-			return nil, fmt.Errorf("unknown key %q", key)
+	for _, m := range root.members {
+		if m.key != "type" && m.key != "version" && m.key != "devices" {
+			return nil, invalid(m.line, "(root): unknown key: %s", m.key)
 		}
 	}
-	for _, key := range []string{"type", "version", "devices"} {
-		if _, ok := root[key]; !ok {
-			if key == "devices" {
-				return nil, errors.New("missing .devices[]")
-			}
-			return nil, fmt.Errorf("missing .%s", key)
-		}
+	typ, version, devices := root.member("type"), root.member("version"), root.member("devices")
+	switch {
+	case typ == nil:
+		return nil, invalid(rootLine, "missing .type")
+	case version == nil:
+		return nil, invalid(rootLine, "missing .version")
+	case devices == nil:
+		return nil, invalid(rootLine, "missing .devices[]")
 	}
 
-	var typ string
-	if err := json.Unmarshal(root["type"], &typ); err != nil || typ != "solo5.manifest" {
-		return nil, errors.New(`.type: invalid value, expected "solo5.manifest"`)
+	if typ.value.kind != jsonString {
+		return nil, invalid(typ.line, ".type: expected STRING, got %v", typ.value.kind)
+	}
+	if typ.value.text != "solo5.manifest" {
+		return nil, invalid(typ.line, `.type: invalid value, expected "solo5.manifest"`)
 	}
 
-	var version float64
-	if err := json.Unmarshal(root["version"], &version); err != nil {
-		return nil, fmt.Errorf(".version: invalid version %s, expected %d",
-			bytes.TrimSpace(root["version"]), manifestVersion)
+	if version.value.kind != jsonInteger {
+		return nil, invalid(version.line, ".version: expected INTEGER, got %v", version.value.kind)
 	}
-	if version != manifestVersion {
-		return nil, fmt.Errorf(".version: invalid version %s, expected %d",
-			formatNumber(version), manifestVersion)
+	if n, err := strconv.ParseInt(version.value.text, 10, 64); err != nil || n != manifestVersion {
+		return nil, invalid(version.line, ".version: invalid version %s, expected %d",
+			version.value.text, manifestVersion)
 	}
 
-	var entries []json.RawMessage
-	if err := json.Unmarshal(root["devices"], &entries); err != nil || entries == nil {
-		return nil, errors.New(".devices[]: expected an array")
+	if devices.value.kind != jsonArray {
+		return nil, invalid(devices.line, ".devices: expected ARRAY, got %v", devices.value.kind)
 	}
-	if len(entries) > maxDevices {
-		return nil, fmt.Errorf(".devices[]: too many entries, maximum %d", maxDevices)
+	if len(devices.value.elements) > maxDevices {
+		return nil, invalid(devices.line, ".devices[]: too many entries, maximum %d", maxDevices)
 	}
-
-	devices := make([]device, 0, len(entries))
-	for i, raw := range entries {
-		d, err := parseDevice(raw)
+	result := make([]device, 0, len(devices.value.elements))
+	for _, element := range devices.value.elements {
+		d, err := parseDevice(element)
 		if err != nil {
-			return nil, fmt.Errorf(".devices[%d]: %w", i, err)
+			return nil, err
 		}
-		devices = append(devices, d)
+		result = append(result, d)
 	}
-	return devices, nil
+	return result, nil
 }
 
-func parseDevice(raw json.RawMessage) (device, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
-		return device{}, errors.New("expected an object")
+func parseDevice(v *jsonValue) (device, error) {
+	if v.kind != jsonObject {
+		return device{}, invalid(v.line, ".devices[]: expected OBJECT, got %v", v.kind)
 	}
-	keys := make([]string, 0, len(fields))
-	for key := range fields {
-		keys = append(keys, key)
-	}
-	sort.Strings(keys)
-	for _, key := range keys {
-		if key != "name" && key != "type" {
-			return device{}, fmt.Errorf("unknown key %q", key)
+	for _, m := range v.members {
+		if m.key != "name" && m.key != "type" {
+			return device{}, invalid(m.line, ".devices[...]: unknown key: %s", m.key)
 		}
 	}
 
-	rawName, ok := fields["name"]
-	if !ok {
-		return device{}, errors.New("missing .name")
+	name := v.member("name")
+	if name == nil {
+		return device{}, invalid(v.line, ".devices[...]: missing .name")
 	}
-	var name string
-	if err := json.Unmarshal(rawName, &name); err != nil {
-		return device{}, errors.New(".name: expected a string")
+	if name.value.kind != jsonString {
+		return device{}, invalid(name.line, ".devices[...]: expected STRING, got %v", name.value.kind)
 	}
-	if name == "" {
-		return device{}, errors.New(".name may not be empty")
-	}
-	if len(name) > maxNameLength {
-		return device{}, fmt.Errorf(".name %q: name too long, maximum %d characters",
-			name, maxNameLength)
-	}
-	if !isAlphanumeric(name) {
-		return device{}, fmt.Errorf(".name %q: name is not alphanumeric", name)
+	switch text := name.value.text; {
+	case text == "":
+		return device{}, invalid(name.line, ".devices[...]: .name may not be empty")
+	case len(text) > maxNameLength:
+		return device{}, invalid(name.line, ".devices[...]: name too long")
+	case !isAlphanumeric(text):
+		return device{}, invalid(name.line, ".devices[...]: name is not alphanumeric")
 	}
 
-	rawType, ok := fields["type"]
+	typ := v.member("type")
+	if typ == nil {
+		return device{}, invalid(v.line, ".devices[...]: missing .type")
+	}
+	if typ.value.kind != jsonString {
+		return device{}, invalid(typ.line, ".devices[...]: expected STRING, got %v", typ.value.kind)
+	}
+	number, ok := deviceTypes[typ.value.text]
 	if !ok {
-		return device{}, errors.New("missing .type")
+		return device{}, invalid(typ.line, `.devices[...]: invalid type %q, expected "BLOCK_BASIC" or "NET_BASIC"`,
+			typ.value.text)
 	}
-	var typeName string
-	if err := json.Unmarshal(rawType, &typeName); err != nil {
-		return device{}, errors.New(".type: expected a string")
-	}
-	typ, ok := deviceTypes[typeName]
-	if !ok {
-		return device{}, fmt.Errorf(".type: unknown device type %q, expected BLOCK_BASIC or NET_BASIC",
-			typeName)
-	}
-	return device{name: name, typ: typ}, nil
-}
-
-// decodeStrict decodes exactly one JSON value and rejects trailing data.
-func decodeStrict(data []byte, v any) error {
-	decoder := json.NewDecoder(bytes.NewReader(data))
-	if err := decoder.Decode(v); err != nil {
-		return err
-	}
-	if decoder.More() {
-		return errors.New("unexpected data after the top-level value")
-	}
-	return nil
+	return device{name: name.value.text, typ: number}, nil
 }
 
 func isAlphanumeric(s string) bool {
@@ -173,11 +160,4 @@ func isAlphanumeric(s string) bool {
 		}
 	}
 	return true
-}
-
-func formatNumber(f float64) string {
-	if f == math.Trunc(f) && math.Abs(f) < 1e15 {
-		return fmt.Sprintf("%d", int64(f))
-	}
-	return fmt.Sprintf("%g", f)
 }
