@@ -690,3 +690,56 @@ func TestStateJSON(t *testing.T) {
 		t.Errorf("delete of a missing container: %v", err)
 	}
 }
+
+// TestTwoNetworksMapByName attaches the two net devices of net_2if. The
+// interface named service0 pairs with device service0 by name, and eth0,
+// the interface left, with service1.
+func TestTwoNetworksMapByName(t *testing.T) {
+	ntender := requireHost(t)
+	n := newTestNetwork(t)
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	// newTestNetwork gave eth0 10.231.0.2; net_2if answers on fixed
+	// addresses, 10.0.0.2 on service0 and 10.1.0.2 on service1.
+	run("-n", n.container, "link", "add", "service0", "type", "veth", "peer", "name", "peer1", "netns", n.peer)
+	run("-n", n.container, "link", "set", "service0", "up")
+	run("-n", n.peer, "addr", "add", "10.0.0.1/24", "dev", "peer1")
+	run("-n", n.peer, "link", "set", "peer1", "up")
+	run("-n", n.peer, "addr", "add", "10.1.0.1/24", "dev", "peer0")
+
+	tc := newTestContainer(t, ntender, guests.Binary("net_2if", "hvt"))
+	joinNetns(tc.spec, n.path())
+	// net_2if takes no address arguments.
+	tc.spec.Process.Env = []string{NetArgsEnv + "="}
+	proc, err := tc.create(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proc.Wait()
+	defer tc.rt.Delete(tc.id, true)
+	if err := tc.rt.Start(tc.id); err != nil {
+		t.Fatal(err)
+	}
+
+	ct, err := tc.rt.Load(tc.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pairs := map[string]string{}
+	for _, a := range ct.Networks {
+		pairs[a.Device] = a.Iface
+	}
+	if pairs["service0"] != "service0" || pairs["service1"] != "eth0" {
+		t.Errorf("devices paired with interfaces %v, want service0:service0 and service1:eth0", pairs)
+	}
+	for _, ip := range []string{"10.0.0.2", "10.1.0.2"} {
+		out, err := exec.Command("ip", "netns", "exec", n.peer, "ping", "-c", "1", "-W", "5", ip).CombinedOutput()
+		if err != nil {
+			t.Errorf("ping %s: %v: %s\nguest output:\n%s", ip, err, out, tc.output(t))
+		}
+	}
+}
