@@ -207,11 +207,13 @@ func (h *hypercalls) block(gpa uint64, write bool) error {
 	if write {
 		res, err = dev.WriteAt(buf, off)
 		if err != nil {
+			//lint:ignore ST1005 the capitalised upstream message is what scripts search for
 			return fmt.Errorf("Fatal error when writing: %w", err)
 		}
 	} else {
 		res, err = dev.ReadAt(buf, off)
 		if err != nil {
+			//lint:ignore ST1005 the capitalised upstream message is what scripts search for
 			return fmt.Errorf("Fatal error when reading: %w", err)
 		}
 	}
@@ -236,6 +238,7 @@ func (h *hypercalls) netWrite(gpa uint64) error {
 	}
 	res, err := h.nets[handle].Write(buf)
 	if err != nil {
+		//lint:ignore ST1005 the capitalised upstream message is what scripts search for
 		return fmt.Errorf("Fatal error when writing: %w", err)
 	}
 	putResult(arg[abi.NetRet:], res)
@@ -259,6 +262,7 @@ func (h *hypercalls) netRead(gpa uint64) error {
 	}
 	n, res, err := h.nets[handle].Read(buf)
 	if err != nil {
+		//lint:ignore ST1005 the capitalised upstream message is what scripts search for
 		return fmt.Errorf("Fatal error when reading: %w", err)
 	}
 	if res == abi.ResultOK {
@@ -283,9 +287,6 @@ func (f TrapFrame) String() string {
 		"cr2=%#x ec=%#x", f.RIP, f.CS, f.RFLAGS, f.RSP, f.SS, f.CR2,
 		f.ErrorCode)
 }
-
-// trapFrameSize is the size of the trap frame the Solo5 bindings pass.
-const trapFrameSize = 7 * 8
 
 // Halt is a decoded HALT hypercall.
 type Halt struct {

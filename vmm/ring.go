@@ -201,6 +201,7 @@ func (r *netRing) write(ent []byte) error {
 		return fmt.Errorf("net ring write: %w", err)
 	}
 	if _, err := r.nets[handle].Write(buf); err != nil {
+		//lint:ignore ST1005 the capitalised upstream message is what scripts search for
 		return fmt.Errorf("Fatal write error on net device: %w", err)
 	}
 	return nil
