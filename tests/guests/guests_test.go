@@ -9,19 +9,6 @@ import (
 	"testing"
 )
 
-// requireAll reports whether skips for missing prerequisites must fail.
-func requireAll() bool {
-	return os.Getenv("NTENDER_REQUIRE_ALL") == "1"
-}
-
-func skipOrFail(t *testing.T, reason string) {
-	t.Helper()
-	if requireAll() {
-		t.Fatalf("%s (NTENDER_REQUIRE_ALL=1)", reason)
-	}
-	t.Skip(reason)
-}
-
 func TestTableLoads(t *testing.T) {
 	cases, err := Cases()
 	if err != nil {
@@ -92,7 +79,7 @@ func TestTableAppliesDefaults(t *testing.T) {
 func TestTableBinariesExist(t *testing.T) {
 	dir := BuildDir()
 	if _, err := os.Stat(dir); err != nil {
-		skipOrFail(t, "guests not built: run make -C tests/guests first")
+		SkipOrFail(t, "guests not built: run make -C tests/guests first")
 	}
 	cases, err := Cases()
 	if err != nil {

@@ -20,7 +20,7 @@ func builtGuests(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	if len(paths) == 0 {
-		skipOrFail(t, "guests not built: run make -C tests/guests first")
+		SkipOrFail(t, "guests not built: run make -C tests/guests first")
 	}
 	return paths
 }
