@@ -14,8 +14,8 @@ import (
 	"time"
 )
 
-// CaseTimeout bounds one guest run. The slowest case, blk/hvt, took up to
-// 36 s on a loaded host where every hvt exit is slow (see README.md).
+// CaseTimeout bounds one guest run. The slowest case, blk/hvt, took 4 to
+// 12 s on a loaded host where every hvt exit is slow (see README.md).
 const CaseTimeout = 120 * time.Second
 
 // requireAllEnv turns the skips for a missing prerequisite (guests not

@@ -21,10 +21,21 @@ struct hostile_case {
 /* An address far above any guest memory, for buffers inside structs. */
 #define HOSTILE_OUTSIDE_ADDR (1ULL << 40)
 
+static inline uint64_t hostile_mem_size(const struct guest_start_info *info)
+{
+    return info->heap_start + info->heap_size;
+}
+
 static inline int hostile_main(const struct guest_start_info *info,
                                const struct hostile_case *cases,
                                size_t count)
 {
+    /* With 4 GiB of memory, HOSTILE_OUTSIDE_GPA32 would be a valid
+     * address and the cases built on it would prove nothing. */
+    if (hostile_mem_size(info) > HOSTILE_OUTSIDE_GPA32)
+        guest_abort("hostile guests need less than 4 GiB of memory, got "
+                    "0x%lx bytes",
+                    hostile_mem_size(info));
     for (size_t i = 0; i < count; i++) {
         if (strcmp(info->cmdline, cases[i].name) != 0)
             continue;
@@ -39,11 +50,6 @@ static inline int hostile_main(const struct guest_start_info *info,
         guest_printf(" %s", cases[i].name);
     guest_printf("\n");
     return GUEST_EXIT_FAILURE;
-}
-
-static inline uint64_t hostile_mem_size(const struct guest_start_info *info)
-{
-    return info->heap_start + info->heap_size;
 }
 
 #endif /* GUEST_HOSTILE_H */
