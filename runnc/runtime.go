@@ -431,7 +431,7 @@ func (r *Runtime) Kill(id string, sig unix.Signal, all bool) error {
 		}
 		if len(pids) > 0 || status == Stopped {
 			for _, pid := range pids {
-				if err := unix.Kill(pid, sig); err != nil && !errors.Is(err, unix.ESRCH) {
+				if err := unix.Kill(pid, deliverableSignal(pid, sig)); err != nil && !errors.Is(err, unix.ESRCH) {
 					return fmt.Errorf("sending %v to pid %d of container %s: %w", sig, pid, id, err)
 				}
 			}
