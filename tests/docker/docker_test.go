@@ -94,8 +94,8 @@ func setup() {
 		env.skip = "needs KVM: " + tender.ProbeKVM().Error()
 		return
 	}
-	// scripts/docker-env installs docker.io when dockerd is missing, which
-	// only a run that requires every test asks for.
+	// scripts/docker-env installs docker.io when dockerd is missing. Only
+	// a run that requires every test goes that far.
 	_, err := exec.LookPath("dockerd")
 	if err != nil && os.Getenv("NTENDER_REQUIRE_ALL") != "1" {
 		env.skip = "needs dockerd; install Debian's docker.io"
