@@ -54,6 +54,8 @@ type Bench struct {
 	blockFile string
 	// netns and tap are the network the ping figures use.
 	netns, tap string
+	// containers counts the runc containers started, for unique ids.
+	containers int
 }
 
 // blockFileSize is the capacity of the benchmark block device. Requests
@@ -175,11 +177,21 @@ func (b *Bench) measure(ctx context.Context, report *Report, netErr error) {
 		failed[m.Name] = make(map[string]error)
 	}
 
-	total := len(workloads) * b.cfg.Runs * len(available)
+	total := 0
+	for _, w := range workloads {
+		for _, m := range available {
+			if measures(m, w) {
+				total += b.cfg.Runs
+			}
+		}
+	}
 	done := 0
 	for _, w := range workloads {
 		for run := 0; run < b.cfg.Runs; run++ {
 			for _, m := range available {
+				if !measures(m, w) {
+					continue
+				}
 				if b.cfg.Progress != nil {
 					b.cfg.Progress(done, total, fmt.Sprintf("%s %s %d/%d", m.Name, w.name, run+1, b.cfg.Runs))
 				}
@@ -212,12 +224,25 @@ func (b *Bench) measure(ctx context.Context, report *Report, netErr error) {
 	for _, m := range available {
 		results := make(map[string]*Result)
 		for _, w := range workloads {
+			if !measures(m, w) {
+				continue
+			}
 			for _, fig := range w.figures {
 				results[fig] = summarizeFigure(samples[m.Name][fig], failed[m.Name][w.name], ctx.Err())
 			}
 		}
 		report.Results[m.Name] = results
 	}
+}
+
+// measures reports whether mode m measures any figure of workload w.
+func measures(m Mode, w workload) bool {
+	for _, fig := range w.figures {
+		if m.Measures(fig) {
+			return true
+		}
+	}
+	return false
 }
 
 // summarizeFigure returns the result of one figure in one mode. Samples

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 )
 
 // Mode names. An spt unikernel under hvt runs in a VM whose syscall shim
@@ -15,6 +16,10 @@ const (
 	ModeSPTInHVT = "spt-in-hvt"
 	ModeSolo5HVT = "solo5-hvt"
 	ModeSolo5SPT = "solo5-spt"
+	// ModeRunc runs a container from an OCI bundle with runc. It has no
+	// Solo5 guest, so it measures only boot_ms: the bundle's program
+	// should be a static hello.
+	ModeRunc = "runc"
 )
 
 // AllModes lists every mode in table order: ntender's modes, then the
@@ -36,8 +41,16 @@ type Mode struct {
 	// Baseline names the upstream mode whose medians the ratios divide
 	// by, or is empty for an upstream mode.
 	Baseline string `json:"baseline,omitempty"`
+	// Figures lists the figures the mode measures, or is empty when it
+	// measures all of them.
+	Figures []string `json:"figures,omitempty"`
 	// Unavailable is why the mode could not run on this host, or empty.
 	Unavailable string `json:"unavailable,omitempty"`
+}
+
+// Measures reports whether m measures the figure named name.
+func (m Mode) Measures(name string) bool {
+	return len(m.Figures) == 0 || slices.Contains(m.Figures, name)
 }
 
 // Guest memory sizes, as the test guest table uses them: Solo5 hvt
@@ -53,6 +66,8 @@ type Tenders struct {
 	Ntender  string
 	Solo5HVT string
 	Solo5SPT string
+	// RuncBundle is the OCI bundle that the runc mode runs.
+	RuncBundle string
 }
 
 // NewModes returns the named modes in the order given. An upstream mode
@@ -80,12 +95,30 @@ func NewModes(names []string, t Tenders) ([]Mode, error) {
 		case ModeSolo5SPT:
 			m.Target, m.MemMiB = "spt", memSPT
 			m.Tender, m.Unavailable = findTender(t.Solo5SPT, "solo5-spt", t.Ntender)
+		case ModeRunc:
+			m.Figures = []string{"boot_ms"}
+			m.Tender, m.Unavailable = findRunc(t.RuncBundle)
 		default:
-			return nil, fmt.Errorf("unknown mode %q: use one of %v", name, AllModes)
+			return nil, fmt.Errorf("unknown mode %q: use one of %v or %s", name, AllModes, ModeRunc)
 		}
 		modes = append(modes, m)
 	}
 	return modes, nil
+}
+
+// findRunc returns the path of runc, or why the runc mode cannot run.
+func findRunc(bundle string) (path, unavailable string) {
+	if bundle == "" {
+		return "", "no bundle: name one with --runc=BUNDLE"
+	}
+	if _, err := os.Stat(filepath.Join(bundle, "config.json")); err != nil {
+		return "", fmt.Sprintf("invalid bundle: %v", err)
+	}
+	p, err := exec.LookPath("runc")
+	if err != nil {
+		return "", "runc is not installed"
+	}
+	return p, ""
 }
 
 // findTender returns the absolute path of an upstream tender, from flag

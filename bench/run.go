@@ -40,8 +40,15 @@ type runResult struct {
 	maxRSSKiB int64         // VmHWM at exit, only from runPeakRSS
 }
 
-// command returns the argv that runs g under mode m.
+// command returns the argv that runs g under mode m. Under runc, which
+// runs its bundle instead of a guest, each run gets a container id of
+// its own.
 func (b *Bench) command(m Mode, g guestRun) []string {
+	if m.Name == ModeRunc {
+		b.containers++
+		id := fmt.Sprintf("ntender-bench-%d-%d", os.Getpid(), b.containers)
+		return []string{m.Tender, "run", "--bundle", b.cfg.Tenders.RuncBundle, id}
+	}
 	var argv []string
 	if g.netns != "" {
 		argv = append(argv, "ip", "netns", "exec", g.netns)
@@ -128,7 +135,19 @@ func (b *Bench) run(ctx context.Context, m Mode, g guestRun) (runResult, error) 
 	if err != nil {
 		return r, err
 	}
+	if m.Name == ModeRunc {
+		return r, checkStatus(p.argv, r)
+	}
 	return r, checkSuccess(p.argv, r)
+}
+
+// checkStatus returns an error unless the run exited with status 0.
+func checkStatus(argv []string, r runResult) error {
+	if r.status == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s: exit status %d, expected 0; output ends: %s",
+		strings.Join(argv, " "), r.status, tail(r.output, 300))
 }
 
 // runPeakRSS runs g under m to its end under ptrace, records the peak

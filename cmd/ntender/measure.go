@@ -34,12 +34,14 @@ Options (before UNIKERNEL; any other option is passed to every tender):
    --perf-runs=N         sampled runs merged per mode (default %d)
    --timeout=DURATION    limit for one run (default %v)
    --json                print the report as JSON instead of a table
+   --json-file=FILE      also write the report as JSON to FILE
    --plot=FILE           also write a PNG chart to FILE`
 
 // measureSettings are the parsed arguments of ntender measure.
 type measureSettings struct {
 	cfg      measure.Config
 	json     bool
+	jsonPath string
 	plotPath string
 }
 
@@ -100,6 +102,9 @@ func runMeasure(c *cli.Context) error {
 	} else {
 		werr = report.WriteTable(out)
 	}
+	if werr == nil && s.jsonPath != "" {
+		werr = writeFile(s.jsonPath, report.WriteJSON)
+	}
 	if werr == nil && s.plotPath != "" {
 		werr = report.Plot(s.plotPath)
 	}
@@ -136,7 +141,7 @@ func parseMeasureArgs(args []string, self string) (measureSettings, error) {
 		case "--json":
 			s.json = true
 			continue
-		case "--modes", "--solo5-hvt", "--solo5-spt", "--runc", "--perf-runs", "--timeout", "--plot":
+		case "--modes", "--solo5-hvt", "--solo5-spt", "--runc", "--perf-runs", "--timeout", "--plot", "--json-file":
 		default:
 			s.cfg.RunFlags = append(s.cfg.RunFlags, a)
 			continue
@@ -155,6 +160,8 @@ func parseMeasureArgs(args []string, self string) (measureSettings, error) {
 			s.cfg.RuncBundle = value
 		case "--plot":
 			s.plotPath = value
+		case "--json-file":
+			s.jsonPath = value
 		case "--perf-runs":
 			n, err := strconv.Atoi(value)
 			if err != nil || n < 1 {
