@@ -97,7 +97,8 @@ void platform_yield(guest_time_t deadline, guest_handle_set_t *ready_set)
 
     guest_handle_set_t ready = 0;
     for (long i = 0; i < rc; i++) {
-        if (events[i].data == SPT_INTERNAL_TIMERFD)
+        /* Besides the timerfd, the tender tags each tap with its handle. */
+        if (events[i].data >= MFT_MAX_ENTRIES)
             continue;
         ready |= 1ULL << events[i].data;
     }
