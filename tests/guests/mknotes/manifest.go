@@ -49,10 +49,10 @@ func invalid(line int, format string, args ...any) error {
 // parseManifest validates a manifest in the solo5-elftool JSON format and
 // returns its devices in order. The rules, their order and the messages
 // follow solo5-elftool gen-manifest of Solo5 v0.12.1, as observed by
-// running it. Three differences are deliberate: the JSON syntax is
-// checked strictly (elftool also accepts missing and trailing commas),
-// an unknown device type is rejected here rather than by the C compiler,
-// and a version too large for 64 bits is reported as written.
+// running it. Three differences are deliberate. The JSON syntax is
+// checked strictly, where elftool also accepts missing and trailing
+// commas. An unknown device type is rejected here rather than by the C
+// compiler. A version too large for 64 bits is reported as written.
 func parseManifest(data []byte) ([]device, error) {
 	root, err := parseJSON(data)
 	if err != nil {

@@ -1,7 +1,7 @@
 /*
  * hostile.h: the case table of the hostile guests. Each guest takes the
  * name of one case as its argument and runs it. A case breaks the ABI
- * contract in one way. Unless the case says otherwise, the tender must
+ * contract in one way. Unless the case's comment states otherwise, the tender must
  * stop the guest. A guest that gets past its case prints FAILURE and exits
  * with status 1.
  */
