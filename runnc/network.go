@@ -104,11 +104,9 @@ func AttachNetworks(devices []NetDevice, uid, gid uint32) ([]NetAttachment, erro
 	}
 	var free []netlink.Link
 	for _, l := range links {
-		a := l.Attrs()
-		if a.Flags&net.FlagLoopback != 0 || l.Type() == "tuntap" || strings.HasPrefix(a.Name, "runnc") {
-			continue
+		if isContainerInterface(l) {
+			free = append(free, l)
 		}
-		free = append(free, l)
 	}
 	slices.SortFunc(free, func(a, b netlink.Link) int { return strings.Compare(a.Attrs().Name, b.Attrs().Name) })
 
@@ -140,6 +138,23 @@ func AttachNetworks(devices []NetDevice, uid, gid uint32) ([]NetAttachment, erro
 	return atts, nil
 }
 
+// isContainerInterface reports whether l is an Ethernet interface that
+// the container's network setup put there. It rejects the loopback, taps
+// and the fallback tunnel devices (gre0, gretap0, erspan0, sit0, ...)
+// that the kernel adds to every new namespace while their modules are
+// loaded.
+func isContainerInterface(l netlink.Link) bool {
+	a := l.Attrs()
+	if a.Flags&net.FlagLoopback != 0 || a.EncapType != "ether" {
+		return false
+	}
+	switch l.Type() {
+	case "tuntap", "gretap", "erspan", "ip6gretap", "ip6erspan":
+		return false
+	}
+	return true
+}
+
 func attachTap(d NetDevice, link netlink.Link, uid, gid uint32) (NetAttachment, error) {
 	a := link.Attrs()
 	att := NetAttachment{Device: d.Device, Iface: a.Name, Tap: tapName(d.Index), MAC: a.HardwareAddr.String()}
@@ -166,6 +181,9 @@ func attachTap(d NetDevice, link netlink.Link, uid, gid uint32) (NetAttachment, 
 	// A tap with this name is left from an earlier container in a joined
 	// namespace; its tc filters point at interfaces that may be gone.
 	if old, err := netlink.LinkByName(att.Tap); err == nil {
+		if old.Type() != "tuntap" {
+			return att, fmt.Errorf("interface %s exists and is not a tap: rename or remove it", att.Tap)
+		}
 		if err := netlink.LinkDel(old); err != nil {
 			return att, fmt.Errorf("removing the leftover tap %s: %w", att.Tap, err)
 		}

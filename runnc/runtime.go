@@ -247,6 +247,9 @@ func (r *Runtime) startInit(c *Container, spec *specs.Spec, nsp nsPlan, o Create
 		self = "/proc/self/exe"
 	}
 	cmd := exec.Command(self, "init")
+	// The tender gets absolute paths only, so its working directory need
+	// not pin the bundle.
+	cmd.Dir = "/"
 	cmd.Env = []string{InitSocketEnv + "=3"}
 	cmd.ExtraFiles = []*os.File{childSock}
 	stdio := [3]*os.File{os.Stdin, os.Stdout, os.Stderr}
