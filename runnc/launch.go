@@ -268,6 +268,10 @@ func resolveInRoot(rootfs, name string) (string, error) {
 
 // guestMemMiB turns linux.resources.memory.limit into the --mem value: the
 // limit in MiB rounded down, 0 for no limit (ntender's default).
+//
+// NOTE: the tender's own memory counts against the same cgroup limit, so a
+// guest that touches all of its memory can push the container over the
+// limit and get the tender killed by the OOM killer.
 func guestMemMiB(limit *int64, u *abi.Unikernel) (uint64, error) {
 	// Docker and runc use -1 for "no limit".
 	if limit == nil || *limit <= 0 {
