@@ -52,6 +52,14 @@ var env struct {
 
 func TestMain(m *testing.M) {
 	status := m.Run()
+	// Docker keeps a network's bridge after it stops, so the network goes
+	// first.
+	if env.network != "" {
+		if _, err := docker("network", "rm", env.network); err != nil {
+			fmt.Fprintf(os.Stderr, "removing the test network: %v\n", err)
+			status = 1
+		}
+	}
 	if env.dir != "" {
 		if out, err := exec.Command(envScript(), "stop", env.dir).CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "stopping the test dockerd: %v: %s\n", err, out)
@@ -154,10 +162,13 @@ func startEngine() error {
 	if _, err := dockerIn(tarball, "import", "-", image); err != nil {
 		return err
 	}
-	env.network = "runnc-e2e"
-	_, err = docker("network", "create", "--subnet", testSubnet,
-		"-o", "com.docker.network.bridge.name=runnc-e2e0", env.network)
-	return err
+	const network = "runnc-e2e"
+	if _, err := docker("network", "create", "--subnet", testSubnet,
+		"-o", "com.docker.network.bridge.name=runnc-e2e0", network); err != nil {
+		return err
+	}
+	env.network = network
+	return nil
 }
 
 // imageTar returns a tarball of the test guests and one non-unikernel file.
