@@ -743,3 +743,160 @@ func TestTwoNetworksMapByName(t *testing.T) {
 		}
 	}
 }
+
+// cgroupFile returns the contents of file in the container's cgroup
+// directory of the hierarchy that has controller (any directory under
+// cgroup v2).
+func cgroupFile(t *testing.T, ct *Container, controller, file string) string {
+	t.Helper()
+	hs, v2, err := cgroupHierarchies()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, h := range hs {
+		if v2 || hasController(h, controller) {
+			data, err := os.ReadFile(filepath.Join(ct.Cgroup.Dirs[i], file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return strings.TrimSpace(string(data))
+		}
+	}
+	t.Fatalf("no hierarchy has the %s controller", controller)
+	return ""
+}
+
+func TestCPUAndPidsLimitsApplied(t *testing.T) {
+	ntender := requireHost(t)
+	tc := newTestContainer(t, ntender, guests.Binary("hello", "spt"), "Hello_Solo5")
+	quota, period, shares, pids := int64(25000), uint64(50000), uint64(512), int64(7)
+	tc.spec.Linux.Resources = &specs.LinuxResources{
+		CPU:  &specs.LinuxCPU{Quota: &quota, Period: &period, Shares: &shares},
+		Pids: &specs.LinuxPids{Limit: &pids},
+	}
+	proc, err := tc.create(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proc.Wait()
+	defer tc.rt.Delete(tc.id, true)
+	ct, err := tc.rt.Load(tc.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	_, v2, err := cgroupHierarchies()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"cpu.cfs_quota_us":  "25000",
+		"cpu.cfs_period_us": "50000",
+		"cpu.shares":        "512",
+	}
+	if v2 {
+		want = map[string]string{"cpu.max": "25000 50000", "cpu.weight": "20"}
+	}
+	for file, value := range want {
+		if got := cgroupFile(t, ct, "cpu", file); got != value {
+			t.Errorf("%s is %q, want %q", file, got, value)
+		}
+	}
+	if got := cgroupFile(t, ct, "pids", "pids.max"); got != "7" {
+		t.Errorf("pids.max is %q, want 7", got)
+	}
+}
+
+// TestHooksRunAtEachPoint records the state each hook reads and checks
+// the hook points and the status they see.
+func TestHooksRunAtEachPoint(t *testing.T) {
+	ntender := requireHost(t)
+	tc := newTestContainer(t, ntender, guests.Binary("hello", "spt"), "Hello_Solo5")
+	record := func(point string) []specs.Hook {
+		out := filepath.Join(tc.bundle, point+".json")
+		return []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "cat > " + out}}}
+	}
+	tc.spec.Hooks = &specs.Hooks{
+		//lint:ignore SA1019 Docker uses prestart hooks, so runnc must run them.
+		Prestart:        record("prestart"),
+		CreateRuntime:   record("createRuntime"),
+		CreateContainer: record("createContainer"),
+		StartContainer:  record("startContainer"),
+		Poststart:       record("poststart"),
+		Poststop:        record("poststop"),
+	}
+	proc, err := tc.create(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tc.rt.Start(tc.id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := proc.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tc.rt.Delete(tc.id, false); err != nil {
+		t.Fatal(err)
+	}
+
+	wantStatus := map[string]specs.ContainerState{
+		"createRuntime":   specs.StateCreating,
+		"prestart":        specs.StateCreating,
+		"createContainer": specs.StateCreating,
+		"startContainer":  specs.StateRunning,
+		"poststart":       specs.StateRunning,
+		"poststop":        specs.StateStopped,
+	}
+	for point, status := range wantStatus {
+		data, err := os.ReadFile(filepath.Join(tc.bundle, point+".json"))
+		if err != nil {
+			t.Errorf("%s hook did not run: %v", point, err)
+			continue
+		}
+		var st specs.State
+		if err := json.Unmarshal(data, &st); err != nil {
+			t.Errorf("%s hook read %q: %v", point, data, err)
+			continue
+		}
+		if st.Status != status {
+			t.Errorf("%s hook saw status %q, want %q", point, st.Status, status)
+		}
+		if st.ID != tc.id || st.Pid != proc.Pid {
+			t.Errorf("%s hook saw id %q pid %d, want %q %d", point, st.ID, st.Pid, tc.id, proc.Pid)
+		}
+	}
+}
+
+func TestFailingHookFailsCreate(t *testing.T) {
+	ntender := requireHost(t)
+	tc := newTestContainer(t, ntender, guests.Binary("hello", "spt"), "Hello_Solo5")
+	tc.spec.Hooks = &specs.Hooks{
+		CreateRuntime: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "echo network unavailable >&2; exit 3"}}},
+	}
+	_, err := tc.create(t)
+	if err == nil {
+		t.Fatal("create succeeded with a failing createRuntime hook")
+	}
+	for _, want := range []string{"createRuntime hook", "exit status 3", "network unavailable"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message %q lacks %q", err, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(tc.rt.Root, tc.id)); err == nil {
+		t.Error("state directory left behind")
+	}
+	for _, dir := range cgroupDirs(t, tc.spec.Linux.CgroupsPath) {
+		if _, err := os.Stat(dir); err == nil {
+			t.Errorf("cgroup %s left behind", dir)
+		}
+	}
+
+	timeout := 1
+	tc.spec.Hooks = &specs.Hooks{
+		CreateContainer: []specs.Hook{{Path: "/bin/sleep", Args: []string{"sleep", "60"}, Timeout: &timeout}},
+	}
+	_, err = tc.create(t)
+	if err == nil || !strings.Contains(err.Error(), "timed out after 1 s") {
+		t.Errorf("hook past its timeout: error %v", err)
+	}
+}
