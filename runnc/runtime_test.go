@@ -703,7 +703,7 @@ func TestTwoNetworksMapByName(t *testing.T) {
 			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
 		}
 	}
-	// newTestNetwork gave eth0 10.231.0.2; net_2if answers on fixed
+	// newTestNetwork gave eth0 10.231.0.2. net_2if replies on the fixed
 	// addresses, 10.0.0.2 on service0 and 10.1.0.2 on service1.
 	run("-n", n.container, "link", "add", "service0", "type", "veth", "peer", "name", "peer1", "netns", n.peer)
 	run("-n", n.container, "link", "set", "service0", "up")
