@@ -351,9 +351,11 @@ func newTestNetwork(t *testing.T) *testNetwork {
 
 func (n *testNetwork) path() string { return "/var/run/netns/" + n.container }
 
+// ping sends an echo request from the peer every 0.2 s until one is
+// answered, for at most 10 s, because the guest may not serve its tap yet.
 func (n *testNetwork) ping(t *testing.T) error {
 	t.Helper()
-	out, err := exec.Command("ip", "netns", "exec", n.peer, "ping", "-c", "1", "-W", "5", "10.231.0.2").CombinedOutput()
+	out, err := exec.Command("ip", "netns", "exec", n.peer, "ping", "-c", "1", "-i", "0.2", "-w", "10", "10.231.0.2").CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("ping: %v: %s", err, out)
 	}
@@ -737,7 +739,7 @@ func TestTwoNetworksMapByName(t *testing.T) {
 		t.Errorf("devices paired with interfaces %v, want service0:service0 and service1:eth0", pairs)
 	}
 	for _, ip := range []string{"10.0.0.2", "10.1.0.2"} {
-		out, err := exec.Command("ip", "netns", "exec", n.peer, "ping", "-c", "1", "-W", "5", ip).CombinedOutput()
+		out, err := exec.Command("ip", "netns", "exec", n.peer, "ping", "-c", "1", "-i", "0.2", "-w", "10", ip).CombinedOutput()
 		if err != nil {
 			t.Errorf("ping %s: %v: %s\nguest output:\n%s", ip, err, out, tc.output(t))
 		}
