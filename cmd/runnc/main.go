@@ -12,6 +12,17 @@
 //
 // and run an image whose process.args[0] is a Solo5 unikernel with
 // docker run --runtime=runnc IMAGE /unikernel.hvt ARGS.
+//
+// What a container gives the unikernel:
+//   - each manifest net device gets a tap joined to one of the container's
+//     interfaces, and the arguments --ipv4=ADDR/PREFIX --ipv4-gateway=GW,
+//     a template that --net-args or RUNNC_NET_ARGS in the container
+//     environment replaces;
+//   - each manifest block device NAME gets the regular file mounted at
+//     /NAME (docker run -v disk.img:/NAME);
+//   - docker run -m LIMIT becomes --mem, LIMIT in MiB rounded down;
+//   - RUNNC_MODE=hvt|spt|auto in the container environment overrides
+//     --mode.
 package main
 
 import (
