@@ -107,6 +107,13 @@ type ModeResult struct {
 	// reached, a sampled lower bound when the report says so.
 	KernelFunctions     int      `json:"kernel_functions"`
 	KernelFunctionNames []string `json:"kernel_function_names"`
+	// KernelFunctionsAfterFilter counts the functions reached after the
+	// first seccomp filter install: the guest's share for the Solo5
+	// modes. It is measured only by perf sampling; with the function
+	// tracer, and where no filter is installed, it is 0 and the names
+	// are null.
+	KernelFunctionsAfterFilter     int      `json:"kernel_functions_after_filter"`
+	KernelFunctionNamesAfterFilter []string `json:"kernel_function_names_after_filter"`
 
 	Error string `json:"error,omitempty"`
 }
@@ -301,18 +308,22 @@ func (m *measurer) measureMode(ctx context.Context, r *ModeResult) error {
 		}
 	}
 
-	var names []string
+	var names PerfProfile
 	if m.useFunctionTracer {
 		m.progress(r.Name + ": tracing kernel functions")
-		names, err = m.traceFunctions(ctx, r)
+		names.Functions, err = m.traceFunctions(ctx, r)
 	} else {
 		names, err = m.sampleFunctions(ctx, r)
 	}
 	if err != nil {
 		return err
 	}
-	r.KernelFunctionNames = names
-	r.KernelFunctions = len(names)
+	r.KernelFunctionNames = names.Functions
+	r.KernelFunctions = len(names.Functions)
+	if names.AfterFilter != nil {
+		r.KernelFunctionsAfterFilter = len(names.AfterFilter)
+		r.KernelFunctionNamesAfterFilter = names.AfterFilter
+	}
 	return nil
 }
 
@@ -454,46 +465,82 @@ func (m *measurer) traceFunctions(ctx context.Context, r *ModeResult) ([]string,
 
 // sampleFunctions runs r PerfRuns times under perf record, sampling the
 // CPU clock at the highest rate the kernel allows with call stacks, and
-// returns the distinct kernel functions on any sampled stack.
-func (m *measurer) sampleFunctions(ctx context.Context, r *ModeResult) ([]string, error) {
+// returns the distinct kernel functions on any sampled stack, in all and
+// after the first seccomp filter install. Every seccomp and prctl call
+// is recorded too (tracepoints sample each event) to find the install.
+func (m *measurer) sampleFunctions(ctx context.Context, r *ModeResult) (PerfProfile, error) {
 	dir, err := os.MkdirTemp("", "ntender-measure")
 	if err != nil {
-		return nil, fmt.Errorf("creating a directory for perf data: %w", err)
+		return PerfProfile{}, fmt.Errorf("creating a directory for perf data: %w", err)
 	}
 	defer os.RemoveAll(dir)
 	seen := make(map[string]bool)
+	var after map[string]bool
 	for i := range m.cfg.PerfRuns {
 		m.progress(fmt.Sprintf("%s: sampling kernel functions, run %d/%d", r.Name, i+1, m.cfg.PerfRuns))
 		data := filepath.Join(dir, fmt.Sprintf("perf-%d.data", i))
+		// "-F max" would also put the tracepoints in frequency mode,
+		// where they sample some events only, so the cpu-clock event
+		// gets the rate as a term; it is read before each run because
+		// the kernel lowers it when sampling takes too long.
+		rate, err := readSampleRate()
+		if err != nil {
+			return PerfProfile{}, err
+		}
 		tctx, cancel := context.WithTimeout(ctx, m.cfg.Timeout)
-		cmd := m.command(tctx, r, "perf", "record", "-q", "-e", "cpu-clock", "-F", "max", "-g", "-o", data, "--")
+		cmd := m.command(tctx, r, "perf", "record", "-q", "-g", "-o", data,
+			"-e", fmt.Sprintf("cpu-clock/freq=%d/", rate),
+			"-e", "syscalls:sys_enter_seccomp", "-e", "syscalls:sys_enter_prctl", "--")
 		out, err := cmd.CombinedOutput()
 		cancel()
 		if _, serr := exitStatus(err); serr != nil {
-			return nil, fmt.Errorf("perf record: %w: %s", serr, strings.TrimSpace(string(out)))
+			return PerfProfile{}, fmt.Errorf("perf record: %w: %s", serr, strings.TrimSpace(string(out)))
 		}
-		script := exec.CommandContext(ctx, "perf", "script", "-i", data, "-F", "comm,tid,ip,sym")
+		script := exec.CommandContext(ctx, "perf", "script", "-i", data, "-F", "comm,pid,tid,time,event,ip,sym,trace")
 		var stderr bytes.Buffer
 		script.Stderr = &stderr
 		stdout, err := script.StdoutPipe()
 		if err != nil {
-			return nil, fmt.Errorf("perf script: %w", err)
+			return PerfProfile{}, fmt.Errorf("perf script: %w", err)
 		}
 		if err := script.Start(); err != nil {
-			return nil, fmt.Errorf("perf script: %w", err)
+			return PerfProfile{}, fmt.Errorf("perf script: %w", err)
 		}
-		names, perr := ParsePerfScript(stdout, "perf-exec")
+		profile, perr := ParsePerfScript(stdout, "perf-exec")
 		if err := script.Wait(); err != nil {
-			return nil, fmt.Errorf("perf script: %w: %s", err, strings.TrimSpace(stderr.String()))
+			return PerfProfile{}, fmt.Errorf("perf script: %w: %s", err, strings.TrimSpace(stderr.String()))
 		}
 		if perr != nil {
-			return nil, perr
+			return PerfProfile{}, perr
 		}
-		for _, n := range names {
+		for _, n := range profile.Functions {
 			seen[n] = true
 		}
+		if profile.AfterFilter != nil && after == nil {
+			after = make(map[string]bool)
+		}
+		for _, n := range profile.AfterFilter {
+			after[n] = true
+		}
 	}
-	return sortedSet(seen), nil
+	result := PerfProfile{Functions: sortedSet(seen)}
+	if after != nil {
+		result.AfterFilter = sortedSet(after)
+	}
+	return result, nil
+}
+
+// readSampleRate returns perf_event_max_sample_rate.
+func readSampleRate() (int, error) {
+	data, err := os.ReadFile(sampleRatePath)
+	if err != nil {
+		return 0, fmt.Errorf("reading the perf sample rate: %w", err)
+	}
+	rate, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || rate < 1 {
+		return 0, fmt.Errorf("reading the perf sample rate: invalid %s %q", sampleRatePath, data)
+	}
+	return rate, nil
 }
 
 // syscallNames returns the distinct names of the events' system calls.

@@ -118,20 +118,39 @@ func ParseFunctionTrace(r io.Reader) ([]string, error) {
 // the 48-bit address space, also right for 57-bit paging).
 const kernelBase = 0xffff800000000000
 
-// ParsePerfScript returns the distinct kernel functions in the call
-// chains of `perf script -F comm,tid,ip,sym` output, such as
+// PerfProfile is the kernel functions found in perf samples.
+type PerfProfile struct {
+	// Functions are the distinct kernel functions on any sampled stack.
+	Functions []string
+	// AfterFilter are those sampled after the first seccomp filter
+	// install; nil when the samples contain no install.
+	AfterFilter []string
+}
+
+// perfSampleHeader matches the first line of a sample of
+// `perf script -F comm,pid,tid,time,event,ip,sym,trace`:
+// comm, pid/tid, time, event name and the tracepoint fields, if any.
+var perfSampleHeader = regexp.MustCompile(`^\s*(.*?)\s+(\d+)/(\d+)\s+(\d+\.\d+):\s+(\S+):\s*(.*)$`)
+
+// ParsePerfScript returns the kernel functions in the call chains of the
+// cpu-clock samples in `perf script -F comm,pid,tid,time,event,ip,sym,trace`
+// output, such as
 //
-//	ntender 1234
+//	ntender 1234/1234  52.123456:  cpu-clock/freq=100000/:
 //		ffffffff8159470c perf_event_exec
 //		ffffffff816e8429 begin_new_exec
 //
+// Samples of the syscalls:sys_enter_seccomp and sys_enter_prctl
+// tracepoints mark the first seccomp filter install (a non-NULL program,
+// see isFilterInstall), after which functions also go to AfterFilter.
 // Frames at user addresses and unresolved frames are skipped, and so are
 // the samples of skipComm (perf's "perf-exec", the child before its
 // execve), so that counting starts, as the syscall trace does, with the
-// measured program.
-func ParsePerfScript(r io.Reader, skipComm string) ([]string, error) {
-	seen := make(map[string]bool)
-	skipping := false
+// measured program. perf script prints samples in time order.
+func ParsePerfScript(r io.Reader, skipComm string) (PerfProfile, error) {
+	all := make(map[string]bool)
+	var after map[string]bool
+	counting := false // the current sample is a cpu-clock sample to count
 	s := bufio.NewScanner(r)
 	s.Buffer(make([]byte, 64*1024), 1<<20)
 	for s.Scan() {
@@ -139,14 +158,21 @@ func ParsePerfScript(r io.Reader, skipComm string) ([]string, error) {
 		if strings.TrimSpace(line) == "" {
 			continue
 		}
-		if line[0] != ' ' && line[0] != '\t' {
-			// A sample header: "comm tid".
-			fields := strings.Fields(line)
-			comm := strings.Join(fields[:max(len(fields)-1, 1)], " ")
-			skipping = skipComm != "" && comm == skipComm
+		// Call chain frames start with a tab; sample headers do not,
+		// though perf pads a short comm with spaces.
+		if line[0] != '\t' {
+			m := perfSampleHeader.FindStringSubmatch(line)
+			if m == nil {
+				return PerfProfile{}, fmt.Errorf("parsing perf script sample header %q: unexpected format", line)
+			}
+			comm, event, fields := m[1], m[5], m[6]
+			counting = strings.HasPrefix(event, "cpu-clock") && comm != skipComm
+			if after == nil && comm != skipComm && isPerfFilterInstall(event, fields) {
+				after = make(map[string]bool)
+			}
 			continue
 		}
-		if skipping {
+		if !counting {
 			continue
 		}
 		fields := strings.Fields(line)
@@ -155,19 +181,52 @@ func ParsePerfScript(r io.Reader, skipComm string) ([]string, error) {
 		}
 		addr, err := strconv.ParseUint(fields[0], 16, 64)
 		if err != nil {
-			return nil, fmt.Errorf("parsing perf script frame %q: %w", line, err)
+			return PerfProfile{}, fmt.Errorf("parsing perf script frame %q: %w", line, err)
 		}
 		if addr < kernelBase {
 			continue
 		}
-		if name := stripOffset(fields[1]); name != "" && name != "[unknown]" {
-			seen[name] = true
+		name := stripOffset(fields[1])
+		if name == "" || name == "[unknown]" {
+			continue
+		}
+		all[name] = true
+		if after != nil {
+			after[name] = true
 		}
 	}
 	if err := s.Err(); err != nil {
-		return nil, fmt.Errorf("reading perf script output: %w", err)
+		return PerfProfile{}, fmt.Errorf("reading perf script output: %w", err)
 	}
-	return sortedSet(seen), nil
+	p := PerfProfile{Functions: sortedSet(all)}
+	if after != nil {
+		p.AfterFilter = sortedSet(after)
+	}
+	return p, nil
+}
+
+// isPerfFilterInstall reports whether a tracepoint sample, such as
+// "syscalls:sys_enter_seccomp" with "op: 0x00000001, flags: 0x00000000,
+// uargs: 0x7ffd5000", installs a seccomp filter.
+func isPerfFilterInstall(event, fields string) bool {
+	values := make(map[string]uint64)
+	for _, field := range strings.Split(fields, ",") {
+		key, value, ok := strings.Cut(field, ":")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseUint(strings.TrimPrefix(strings.TrimSpace(value), "0x"), 16, 64)
+		if err == nil {
+			values[strings.TrimSpace(key)] = v
+		}
+	}
+	switch event {
+	case "syscalls:sys_enter_seccomp":
+		return isFilterInstall(SyscallEvent{NR: nrSeccomp, Args: []uint64{values["op"], values["flags"], values["uargs"]}})
+	case "syscalls:sys_enter_prctl":
+		return isFilterInstall(SyscallEvent{NR: nrPrctl, Args: []uint64{values["option"], values["arg2"], values["arg3"]}})
+	}
+	return false
 }
 
 // stripOffset removes a "+0x12/0x40" or "+0x12" suffix from a symbol.

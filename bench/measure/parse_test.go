@@ -102,27 +102,68 @@ func TestParseFunctionTrace(t *testing.T) {
 }
 
 func TestParsePerfScript(t *testing.T) {
-	script := `perf-exec 19305 
+	script := `       perf-exec 19305/19305  2247.500000:     cpu-clock/freq=100000/: 
 	ffffffff8159470c perf_event_exec
 	ffffffff816e8429 begin_new_exec
 
-ntender 19305 
+         ntender 19305/19305  2247.515134:     cpu-clock/freq=100000/: 
 	ffffffff8221c881 mas_empty_area_rev+0x421
 	ffffffffc0a01234 svm_vcpu_run
-	ffffffff8223b5d1 do_syscall_64
 	    7fc3b74f2ad7 [unknown]
 	ffffffff81000000 [unknown]
 
-ntender 19306 
+         ntender 19305/19305  2247.814551: syscalls:sys_enter_seccomp: op: 0x00000001, flags: 0x00000001, uargs: 0x00000000
+	          101829 syscall
+
+   my comm 19305/19306  2247.900000:     cpu-clock/freq=100000/: 
 	ffffffff8223b5d1 do_syscall_64
+
+             exe 19305/19305  2248.354500: syscalls:sys_enter_seccomp: op: 0x00000001, flags: 0x00000000, uargs: 0x7ffff49e5110
+	ffffffff8223b5d1 do_syscall_64
+
+             exe 19305/19305  2248.354508:     cpu-clock/freq=100000/: 
+	ffffffff815939a0 perf_swevent_event
+	ffffffff8223b5d1 do_syscall_64+0x71
 `
-	got, err := ParsePerfScript(strings.NewReader(script), "perf-exec")
+	p, err := ParsePerfScript(strings.NewReader(script), "perf-exec")
 	if err != nil {
 		t.Fatal(err)
 	}
-	expected := []string{"do_syscall_64", "mas_empty_area_rev", "svm_vcpu_run"}
-	if !slices.Equal(got, expected) {
-		t.Errorf("functions = %v, expected %v", got, expected)
+	expected := []string{"do_syscall_64", "mas_empty_area_rev", "perf_swevent_event", "svm_vcpu_run"}
+	if !slices.Equal(p.Functions, expected) {
+		t.Errorf("functions = %v, expected %v", p.Functions, expected)
+	}
+	// The first seccomp sample has a NULL program (a probe); the frames
+	// of tracepoint samples do not count.
+	after := []string{"do_syscall_64", "perf_swevent_event"}
+	if !slices.Equal(p.AfterFilter, after) {
+		t.Errorf("after filter = %v, expected %v", p.AfterFilter, after)
+	}
+}
+
+func TestParsePerfScriptWithoutFilter(t *testing.T) {
+	script := "runc 7/7  1.000000:     cpu-clock/freq=100000/: \n\tffffffff8223b5d1 do_syscall_64\n"
+	p, err := ParsePerfScript(strings.NewReader(script), "perf-exec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(p.Functions, []string{"do_syscall_64"}) {
+		t.Errorf("functions = %v", p.Functions)
+	}
+	if p.AfterFilter != nil {
+		t.Errorf("after filter = %v, expected nil without an install", p.AfterFilter)
+	}
+}
+
+func TestParsePerfScriptPrctlInstall(t *testing.T) {
+	script := "x 7/7  1.0: syscalls:sys_enter_prctl: option: 0x00000016, arg2: 0x00000002, arg3: 0x7ffd1000, arg4: 0x00000000, arg5: 0x00000000\n" +
+		"x 7/7  1.1:     cpu-clock/freq=100000/: \n\tffffffff8223b5d1 do_syscall_64\n"
+	p, err := ParsePerfScript(strings.NewReader(script), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(p.AfterFilter, []string{"do_syscall_64"}) {
+		t.Errorf("after filter = %v, expected the sample after prctl(PR_SET_SECCOMP)", p.AfterFilter)
 	}
 }
 

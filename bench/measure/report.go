@@ -40,12 +40,16 @@ func (r *Report) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintf(tw, "MODE\tSTATUS\tSYSCALLS MADE\tAFTER FILTER\tFILTER ALLOWS\tOUTSIDE FILTER\t%s\n",
+	fmt.Fprintf(tw, "MODE\tSTATUS\tSYSCALLS MADE\tAFTER FILTER\tFILTER ALLOWS\tOUTSIDE FILTER\t%s\tAFTER FILTER\n",
 		strings.ToUpper(r.functionsLabel()))
 	for _, m := range r.Modes {
 		if m.Unavailable != "" || m.Error != "" {
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\n", m.Name)
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t-\t-\t-\n", m.Name)
 			continue
+		}
+		functionsAfter := "-"
+		if m.KernelFunctionNamesAfterFilter != nil {
+			functionsAfter = strconv.Itoa(m.KernelFunctionsAfterFilter)
 		}
 		after, allows, out := "no filter", "-", "-"
 		if m.SyscallsAfterFilter != nil {
@@ -57,8 +61,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 				out = strconv.Itoa(len(m.OutsideFilter))
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%d\n", m.Name, m.Status,
-			len(m.Syscalls), after, allows, out, m.KernelFunctions)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%d\t%s\n", m.Name, m.Status,
+			len(m.Syscalls), after, allows, out, m.KernelFunctions, functionsAfter)
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("writing the table: %w", err)
@@ -86,9 +90,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 }
 
 // Plot writes a PNG with the kernel functions per mode, like the nabla
-// containers graph, beside the syscalls made and the filter sizes.
+// containers graph, in all and after the filter, beside the syscalls
+// made and the filter sizes.
 func (r *Report) Plot(path string) error {
 	functions := bench.BarPanel{Title: r.functionsLabel(), YLabel: "distinct functions"}
+	functionsAfter := bench.BarPanel{Title: r.functionsLabel() + ", after the filter", YLabel: "distinct functions"}
 	made := bench.BarPanel{Title: "system calls made", YLabel: "distinct syscalls"}
 	allowed := bench.BarPanel{Title: "system calls the filter allows", YLabel: "syscalls"}
 	for _, m := range r.Modes {
@@ -97,6 +103,10 @@ func (r *Report) Plot(path string) error {
 		}
 		functions.Labels = append(functions.Labels, m.Name)
 		functions.Values = append(functions.Values, float64(m.KernelFunctions))
+		if m.KernelFunctionNamesAfterFilter != nil {
+			functionsAfter.Labels = append(functionsAfter.Labels, m.Name)
+			functionsAfter.Values = append(functionsAfter.Values, float64(m.KernelFunctionsAfterFilter))
+		}
 		made.Labels = append(made.Labels, m.Name)
 		made.Values = append(made.Values, float64(len(m.Syscalls)))
 		if m.Filter != nil {
@@ -104,9 +114,13 @@ func (r *Report) Plot(path string) error {
 			allowed.Values = append(allowed.Values, float64(len(m.Filter.Allowed)))
 		}
 	}
-	panels := []bench.BarPanel{functions, made}
+	panels := []bench.BarPanel{functions}
+	if len(functionsAfter.Values) > 0 {
+		panels = append(panels, functionsAfter)
+	}
+	panels = append(panels, made)
 	if len(allowed.Values) > 0 {
 		panels = append(panels, allowed)
 	}
-	return bench.WriteBarCharts(path, panels, len(panels))
+	return bench.WriteBarCharts(path, panels, 2)
 }

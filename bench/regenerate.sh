@@ -1,0 +1,44 @@
+#!/bin/sh
+# Regenerate the figures and charts of docs/benchmarks.md in docs/bench/:
+# build ntender and the test guests, make a runc bundle whose program is a
+# static hello, then run ntender bench and ntender measure.
+#
+# Usage, as root, from anywhere in the checkout:
+#
+#   SOLO5_HVT=/path/to/solo5-hvt SOLO5_SPT=/path/to/solo5-spt bench/regenerate.sh
+#
+# SOLO5_HVT and SOLO5_SPT name the upstream tenders to compare with; left
+# unset, ntender looks for solo5-hvt and solo5-spt on PATH and reports
+# them as unavailable when they are missing. runc and a C compiler with a
+# static libc are needed for the runc figures; without them runc is
+# reported as unavailable. Extra arguments go to ntender bench, such as
+# --runs=10.
+set -eu
+
+cd "$(dirname "$0")/.."
+out=docs/bench
+mkdir -p "$out"
+make
+
+bundle=$(mktemp -d)
+trap 'rm -rf "$bundle"' EXIT
+runc_flag=
+if command -v runc >/dev/null && command -v cc >/dev/null; then
+	mkdir "$bundle/rootfs"
+	printf '#include <unistd.h>\nint main(void) { write(1, "Hello\\n", 6); return 0; }\n' >"$bundle/hello.c"
+	if cc -static -O2 -o "$bundle/rootfs/hello" "$bundle/hello.c"; then
+		runc spec --bundle "$bundle"
+		# runc spec writes an interactive "sh"; run hello without a
+		# terminal instead.
+		sed -i -e 's/"terminal": true/"terminal": false/' -e 's|"sh"|"/hello"|' "$bundle/config.json"
+		runc_flag="--runc=$bundle"
+	fi
+fi
+
+set -- ${SOLO5_HVT:+--solo5-hvt="$SOLO5_HVT"} ${SOLO5_SPT:+--solo5-spt="$SOLO5_SPT"} ${runc_flag:+"$runc_flag"} "$@"
+
+bin/ntender bench "$@" --json-file="$out/bench.json" --plot="$out/bench.png" >"$out/bench.txt"
+bin/ntender measure ${SOLO5_HVT:+--solo5-hvt="$SOLO5_HVT"} ${SOLO5_SPT:+--solo5-spt="$SOLO5_SPT"} \
+	${runc_flag:+"$runc_flag"} --json-file="$out/measure.json" --plot="$out/measure.png" \
+	--mem=4 tests/guests/build/hello.hvt Hello_Solo5 >"$out/measure.txt"
+cat "$out/bench.txt" "$out/measure.txt"
