@@ -297,6 +297,9 @@ type Halt struct {
 	Cookie uint64
 	// Frame is the trap frame when Cookie is not 0.
 	Frame *TrapFrame
+	// Reason explains a halt the tender decided on for an spt guest (a
+	// fault or a forbidden system call).
+	Reason string
 }
 
 // decodeHalt reads the HALT argument struct at gpa. A non-zero cookie must

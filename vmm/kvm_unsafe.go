@@ -322,3 +322,63 @@ func gettid() int { return unix.Gettid() }
 func kickThread(tid int) error {
 	return unix.Tgkill(os.Getpid(), tid, unix.SIGURG)
 }
+
+// kvmSetMSRsIoctl is KVM_SET_MSRS, _IOW(KVMIO, 0x89, struct kvm_msrs).
+const kvmSetMSRsIoctl = 0x4008AE89
+
+// kvmMSREntry mirrors struct kvm_msr_entry (16 bytes).
+type kvmMSREntry struct {
+	Index    uint32
+	Reserved uint32
+	Data     uint64
+}
+
+// kvmMSRs mirrors struct kvm_msrs with room for four entries.
+type kvmMSRs struct {
+	NMSRs   uint32
+	Pad     uint32
+	Entries [4]kvmMSREntry
+}
+
+// setMSRs writes up to four MSRs of the vCPU. KVM_SET_MSRS returns how
+// many entries it set, and stops at the first it rejects.
+func (v *vcpu) setMSRs(entries ...kvmMSREntry) error {
+	var msrs kvmMSRs
+	if len(entries) > len(msrs.Entries) {
+		return fmt.Errorf("setting %d MSRs at once, at most %d",
+			len(entries), len(msrs.Entries))
+	}
+	msrs.NMSRs = uint32(len(entries))
+	copy(msrs.Entries[:], entries)
+	n, err := kvm.Ioctl(uintptr(v.fd), kvmSetMSRsIoctl,
+		uintptr(unsafe.Pointer(&msrs)))
+	if err != nil {
+		return fmt.Errorf("KVM_SET_MSRS: %w", err)
+	}
+	if int(n) != len(entries) {
+		return fmt.Errorf("KVM_SET_MSRS: KVM rejected MSR %#x",
+			entries[n].Index)
+	}
+	return nil
+}
+
+// guestSyscall makes system call nr for an spt guest. A non-nil bufs[i]
+// replaces args[i] with the host address of that guest buffer. It returns
+// the value, or -errno, as the kernel returns it to a process.
+func guestSyscall(nr uintptr, args [6]uint64, bufs *[6][]byte) uint64 {
+	var a [6]uintptr
+	for i := range a {
+		a[i] = uintptr(args[i])
+		if bufs[i] != nil {
+			// SAFETY: the buffer is a slice of the guest memory mapping,
+			// which is not Go heap memory and stays mapped during the
+			// call, and GuestMemory checked its bounds.
+			a[i] = uintptr(unsafe.Pointer(unsafe.SliceData(bufs[i])))
+		}
+	}
+	r, _, errno := syscall.Syscall6(nr, a[0], a[1], a[2], a[3], a[4], a[5])
+	if errno != 0 {
+		return errnoResult(errno)
+	}
+	return uint64(r)
+}

@@ -52,10 +52,11 @@ func writeGDT(mem []byte) {
 
 // writePageTables identity-maps [0, allocSize) in long mode: 4 KiB pages
 // for the first 2 MiB and 2 MiB pages above. Pages below 0x10000 are not
-// present so that NULL dereferences fault, and 0x10000-0xFFFFF (boot info,
-// manifest, command line) is read-only to the guest. allocSize must be a
-// multiple of 2 MiB and at most 4 GiB.
-func writePageTables(mem []byte, allocSize uint64) {
+// present so that NULL dereferences fault. 0x10000-0xFFFFF (boot info,
+// manifest, command line) is read-only to the guest unless bootWritable
+// is set, as an spt process has it writable. allocSize must be a multiple
+// of 2 MiB and at most 4 GiB.
+func writePageTables(mem []byte, allocSize uint64, bootWritable bool) {
 	le := binary.LittleEndian
 	le.PutUint64(mem[pml4Addr:], pdptAddr|ptePresent|pteWritable)
 
@@ -75,10 +76,53 @@ func writePageTables(mem []byte, allocSize uint64) {
 	for page := uint64(0x10); page < 512; page++ {
 		gpa := page << 12
 		flags := uint64(ptePresent)
-		if gpa >= abi.GuestMinBase {
+		if gpa >= abi.GuestMinBase || bootWritable {
 			flags |= pteWritable
 		}
 		le.PutUint64(mem[pt0Addr+page*8:], gpa|flags)
+	}
+}
+
+// pteNoExecute is the NX bit of a page table entry, honoured when
+// EFER.NXE is set.
+const pteNoExecute = 1 << 63
+
+// markNoExecute sets NX on every leaf entry writePageTables wrote, except
+// for pages that overlap an exec range. With execByDefault, pages are also
+// executable unless they lie inside a noExec range. A 2 MiB page is one
+// unit: any executable part makes all of it executable.
+func markNoExecute(mem []byte, allocSize uint64, exec, noExec []gpaRange,
+	execByDefault bool) {
+	executable := func(start, end uint64) bool {
+		for _, r := range exec {
+			if start < r.end && end > r.start {
+				return true
+			}
+		}
+		if !execByDefault {
+			return false
+		}
+		for _, r := range noExec {
+			if start >= r.start && end <= r.end {
+				return false
+			}
+		}
+		return true
+	}
+
+	le := binary.LittleEndian
+	for page := uint64(0x10); page < 512; page++ {
+		gpa := page << 12
+		if !executable(gpa, gpa+abi.PageSize) {
+			entry := mem[pt0Addr+page*8:]
+			le.PutUint64(entry, le.Uint64(entry)|pteNoExecute)
+		}
+	}
+	for gpa := uint64(abi.HVTMemAlign); gpa < allocSize; gpa += abi.HVTMemAlign {
+		if !executable(gpa, gpa+abi.HVTMemAlign) {
+			entry := mem[pdAddr+(gpa>>21)*8:]
+			le.PutUint64(entry, le.Uint64(entry)|pteNoExecute)
+		}
 	}
 }
 

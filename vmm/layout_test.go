@@ -12,7 +12,7 @@ import (
 func TestPageTables(t *testing.T) {
 	const alloc = 8 << 20
 	mem := make([]byte, alloc)
-	writePageTables(mem, alloc)
+	writePageTables(mem, alloc, false)
 	u64 := func(gpa uint64) uint64 { return binary.LittleEndian.Uint64(mem[gpa:]) }
 
 	want := map[uint64]uint64{
@@ -48,7 +48,7 @@ func TestPageTables4GiB(t *testing.T) {
 	// Only the page-table area matters, so a 4 GiB allocation is not
 	// needed to check where the last 2 MiB entry goes.
 	mem := make([]byte, 0x9000)
-	writePageTables(mem, 1<<32)
+	writePageTables(mem, 1<<32, false)
 	last := binary.LittleEndian.Uint64(mem[pdAddr+2047*8:])
 	if last != 0xFFE00083 {
 		t.Errorf("last PD entry = %#x, want 0xffe00083", last)

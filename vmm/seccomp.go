@@ -67,6 +67,9 @@ const (
 // policyFds are the file descriptors the policy pins arguments to.
 type policyFds struct {
 	VCPU int
+	// SetMSRs allows KVM_SET_MSRS on the vCPU, which an spt guest's
+	// arch_prctl(ARCH_SET_FS) needs.
+	SetMSRs bool
 	// Reads are fds read(2) may use: taps and eventfds.
 	Reads []int
 	// Writes are fds write(2) may use: stdout, stderr, taps, eventfds.
@@ -96,10 +99,15 @@ func hvtPolicy(f policyFds) []Rule {
 		{{Arg: 0, Value: uint64(f.VCPU)}, {Arg: 1, Value: kvmRunIoctl}},
 		{{Arg: 0, Value: uint64(f.VCPU)}, {Arg: 1, Value: kvmGetRegsIoctl}},
 	}
+	ioctlReason := "KVM_RUN on the vCPU, and KVM_GET_REGS for the " +
+		"instruction pointer in error messages"
+	if f.SetMSRs {
+		vcpuIoctls = append(vcpuIoctls, []Cond{
+			{Arg: 0, Value: uint64(f.VCPU)}, {Arg: 1, Value: kvmSetMSRsIoctl}})
+		ioctlReason += "; KVM_SET_MSRS for an spt guest's TLS base"
+	}
 	return []Rule{
-		{Syscall: "ioctl", Alts: vcpuIoctls,
-			Reason: "KVM_RUN on the vCPU, and KVM_GET_REGS for the " +
-				"instruction pointer in error messages"},
+		{Syscall: "ioctl", Alts: vcpuIoctls, Reason: ioctlReason},
 		{Syscall: "read", Alts: eq(0, f.Reads...),
 			Reason: "NET_READ and the ring on taps; eventfds of the ring " +
 				"and of the Go network poller"},

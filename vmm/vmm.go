@@ -71,6 +71,9 @@ type guestSpec struct {
 	cmdline string
 	blocks  []*devices.Block
 	nets    []*devices.Net
+	// xExecHeap makes an spt guest's heap and stack executable, as
+	// solo5-spt's --x-exec-heap does.
+	xExecHeap bool
 }
 
 // machine is one VM with its devices during a run.
@@ -116,10 +119,10 @@ func (m *machine) requestStop(err error) {
 }
 
 func run(spec guestSpec, cfg Config) (int, error) {
-	if spec.kernel.Target != abi.TargetHVT {
-		return 1, fmt.Errorf("%s: executable is for the %v target; the "+
-			"hvt backend runs only hvt unikernels", spec.kernel.Path,
-			spec.kernel.Target)
+	if t := spec.kernel.Target; t != abi.TargetHVT && t != abi.TargetSPT {
+		return 1, fmt.Errorf("%s: executable is for the %v target, but "+
+			"the hvt backend runs only hvt and spt unikernels",
+			spec.kernel.Path, t)
 	}
 	if cfg.Stdout == nil {
 		cfg.Stdout = os.Stdout
@@ -184,8 +187,13 @@ func run(spec guestSpec, cfg Config) (int, error) {
 // solo5-hvt: KVM, memory, segments, ring reservation, vCPU state, devices,
 // boot info.
 func (m *machine) setup() error {
+	spt := m.spec.kernel.Target == abi.TargetSPT
 	var err error
-	m.layout, err = sizeMemory(m.spec.memMiB, len(m.spec.nets) > 0)
+	if spt {
+		m.layout, err = sizeSPTMemory(m.spec.memMiB)
+	} else {
+		m.layout, err = sizeMemory(m.spec.memMiB, len(m.spec.nets) > 0)
+	}
 	if err != nil {
 		return err
 	}
@@ -213,7 +221,7 @@ func (m *machine) setup() error {
 		return err
 	}
 	writeGDT(m.mem)
-	writePageTables(m.mem, m.layout.allocSize)
+	writePageTables(m.mem, m.layout.allocSize, spt)
 
 	if err := m.setupVCPU(); err != nil {
 		return err
@@ -221,11 +229,17 @@ func (m *machine) setup() error {
 	if err := m.setupDevices(); err != nil {
 		return err
 	}
-	m.handleExit = func(run []byte) (*Halt, error) {
-		return handleExit(&m.calls, run, m.layout.allocSize)
-	}
-	if err := m.writeBootInfo(); err != nil {
-		return err
+	if spt {
+		if err := m.setupShim(); err != nil {
+			return err
+		}
+	} else {
+		m.handleExit = func(run []byte) (*Halt, error) {
+			return handleExit(&m.calls, run, m.layout.allocSize)
+		}
+		if err := m.writeBootInfo(); err != nil {
+			return err
+		}
 	}
 
 	// Protect segments last: the tender writes nothing there afterwards.
@@ -378,11 +392,12 @@ func (m *machine) policy() ([]Rule, error) {
 	}
 
 	f := policyFds{
-		VCPU:   m.vcpu.fd,
-		Reads:  slices.Clone(eventFds),
-		Writes: append([]int{1, 2}, eventFds...),
-		Epolls: epollFds,
-		Timer:  m.poll.TimerFd(),
+		VCPU:    m.vcpu.fd,
+		SetMSRs: m.spec.kernel.Target == abi.TargetSPT,
+		Reads:   slices.Clone(eventFds),
+		Writes:  append([]int{1, 2}, eventFds...),
+		Epolls:  epollFds,
+		Timer:   m.poll.TimerFd(),
 		Closes: []int{m.vcpu.fd, m.vcpu.vmFd, m.kvmFd, m.poll.EpollFd(),
 			m.poll.TimerFd()},
 		PID: os.Getpid(),
@@ -432,6 +447,9 @@ func (m *machine) loop() (int, error) {
 			return 1, err
 		}
 		if halt != nil {
+			if halt.Reason != "" {
+				m.log("%s", halt.Reason)
+			}
 			if halt.Frame != nil {
 				m.log("guest halted on a CPU exception with status %d: "+
 					"%v", halt.Status, *halt.Frame)
@@ -454,6 +472,9 @@ func handleExit(h *hypercalls, run []byte, allocSize uint64) (*Halt, error) {
 
 	switch e.Reason {
 	case exitIO:
+		if h == nil {
+			return nil, &ExitError{Reason: e.Reason, Err: invalidPort(e.IOPort)}
+		}
 		halt, err := handleIO(h, e)
 		if err != nil {
 			return nil, &ExitError{Reason: e.Reason, Err: err}
@@ -528,6 +549,7 @@ func Run(p *plan.Plan, cfg Config) (status int, err error) {
 	}
 	if p.Options != nil {
 		spec.memMiB = p.Options.MemMiB
+		spec.xExecHeap = p.Options.XExecHeap
 	}
 	return run(spec, cfg)
 }
