@@ -1,0 +1,185 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ntender/ntender/tests/guests"
+)
+
+// ntenderBin is the ntender binary these tests run, built once by TestMain
+// the way the Makefile builds it.
+var ntenderBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "ntender-cmd-test")
+	if err != nil {
+		panic(err)
+	}
+	ntenderBin = filepath.Join(dir, "ntender")
+	build := exec.Command("go", "build", "-buildmode=pie", "-o", ntenderBin, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		panic("building ntender: " + err.Error())
+	}
+	for _, name := range []string{"solo5-hvt", "solo5-spt"} {
+		if err := os.Symlink("ntender", filepath.Join(dir, name)); err != nil {
+			panic(err)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// runBinary runs prog (ntender or one of its links) and returns stdout,
+// stderr and the exit status.
+func runBinary(t *testing.T, prog string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(filepath.Dir(ntenderBin), prog), args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exitErr *exec.ExitError
+	switch {
+	case err == nil:
+		return stdout.String(), stderr.String(), 0
+	case errors.As(err, &exitErr):
+		return stdout.String(), stderr.String(), exitErr.ExitCode()
+	}
+	t.Fatalf("running %s: %v", prog, err)
+	return "", "", 0
+}
+
+func TestInfoJSON(t *testing.T) {
+	stdout, stderr, status := runBinary(t, "ntender", "info", "../../abi/testdata/good/hvt-v2.hvt")
+	if status != 0 {
+		t.Fatalf("status %d, want 0; stderr: %s", status, stderr)
+	}
+	var got struct {
+		ABI struct {
+			Type    string `json:"type"`
+			Target  string `json:"target"`
+			Version int    `json:"version"`
+		} `json:"abi"`
+		Manifest struct {
+			Type    string `json:"type"`
+			Version int    `json:"version"`
+		} `json:"manifest"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatalf("output is not JSON: %v\n%s", err, stdout)
+	}
+	if got.ABI.Type != "solo5.abi" || got.ABI.Target != "hvt" || got.ABI.Version != 2 {
+		t.Errorf("abi = %+v, want solo5.abi, hvt, 2", got.ABI)
+	}
+	if got.Manifest.Type != "solo5.manifest" || got.Manifest.Version != 1 {
+		t.Errorf("manifest = %+v, want solo5.manifest, 1", got.Manifest)
+	}
+}
+
+func TestInfoInvalidFile(t *testing.T) {
+	stdout, stderr, status := runBinary(t, "ntender", "info", "../../abi/testdata/bad/buggyelf.elf")
+	if status != 1 {
+		t.Errorf("status %d, want 1", status)
+	}
+	if stdout != "" {
+		t.Errorf("stdout = %q, want nothing", stdout)
+	}
+	if lines := strings.Count(strings.TrimSpace(stderr), "\n") + 1; lines != 1 {
+		t.Errorf("stderr has %d lines, want 1: %q", lines, stderr)
+	}
+	if !strings.Contains(stderr, "note does not fall within valid size") {
+		t.Errorf("stderr = %q, want the note size error", stderr)
+	}
+}
+
+func TestRunUsageErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		prog string
+		args []string
+		want string
+	}{
+		{"no unikernel", "ntender", []string{"run"}, "Missing KERNEL operand"},
+		{"link without unikernel", "solo5-spt", nil, "Missing KERNEL operand"},
+		{"missing file", "ntender", []string{"/nonexistent/x.hvt"}, "/nonexistent/x.hvt"},
+		{"bad mode", "ntender", []string{"--mode=xen", "x.hvt"}, "--mode"},
+		{"bad mem", "ntender", []string{"--mem=abc", "x.hvt"}, "Malformed argument to --mem"},
+		{"bad log level", "ntender", []string{"--log-level=loud", "x.hvt"}, "--log-level"},
+		{"unknown option", "ntender", []string{"--frobnicate", "x.hvt"}, "Invalid option"},
+		{"link forces mode", "solo5-hvt", []string{"--mode=spt", "x.hvt"}, "solo5-hvt runs only --mode=hvt"},
+		{"invalid elf", "ntender", []string{"../../abi/testdata/bad/buggyelf.elf"}, "note does not fall within valid size"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, status := runBinary(t, tt.prog, tt.args...)
+			if status != 1 {
+				t.Errorf("status %d, want 1", status)
+			}
+			if stdout != "" {
+				t.Errorf("stdout = %q, want nothing", stdout)
+			}
+			if !strings.Contains(stderr, tt.want) {
+				t.Errorf("stderr = %q, want it to contain %q", stderr, tt.want)
+			}
+		})
+	}
+}
+
+func TestRunWrongBackend(t *testing.T) {
+	hello := guests.Binary("hello", guests.TargetHVT)
+	if _, err := os.Stat(hello); err != nil {
+		t.Skipf("%s not built (make -C tests/guests): %v", hello, err)
+	}
+	_, stderr, status := runBinary(t, "ntender", "--mode=spt", hello)
+	if status != 1 {
+		t.Errorf("status %d, want 1", status)
+	}
+	if !strings.Contains(stderr, "cannot run under --mode=spt") {
+		t.Errorf("stderr = %q, want the backend mismatch", stderr)
+	}
+}
+
+func TestDryRun(t *testing.T) {
+	hello := guests.Binary("hello", guests.TargetSPT)
+	if _, err := os.Stat(hello); err != nil {
+		t.Skipf("%s not built (make -C tests/guests): %v", hello, err)
+	}
+	stdout, stderr, status := runBinary(t, "ntender", "--dry-run", hello)
+	if status != 0 {
+		t.Fatalf("status %d, want 0; stderr: %s", status, stderr)
+	}
+	if !strings.HasPrefix(stdout, "mode: spt (") {
+		t.Errorf("stdout = %q, want the spt choice", stdout)
+	}
+}
+
+func TestLinkNamesRunGuests(t *testing.T) {
+	for _, target := range []string{guests.TargetHVT, guests.TargetSPT} {
+		t.Run(target, func(t *testing.T) {
+			hello := guests.Binary("hello", target)
+			if _, err := os.Stat(hello); err != nil {
+				t.Skipf("%s not built (make -C tests/guests): %v", hello, err)
+			}
+			if target == guests.TargetHVT {
+				if _, err := os.Stat("/dev/kvm"); err != nil && os.Getenv("NTENDER_REQUIRE_ALL") != "1" {
+					t.Skipf("no /dev/kvm: %v", err)
+				}
+			}
+			stdout, stderr, status := runBinary(t, "solo5-"+target, "--mem=4", hello, "Hello_Solo5")
+			if status != 0 {
+				t.Fatalf("status %d, want 0; stderr: %s", status, stderr)
+			}
+			if !strings.Contains(stdout, "SUCCESS") {
+				t.Errorf("stdout = %q, want SUCCESS", stdout)
+			}
+		})
+	}
+}
