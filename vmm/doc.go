@@ -1,5 +1,7 @@
 // Package vmm is the hvt backend: it runs a Solo5 hvt unikernel in a KVM
-// virtual machine with one vCPU.
+// virtual machine with one vCPU. It also runs Solo5 spt unikernels in the
+// same kind of VM, through a syscall shim that turns each SYSCALL into a
+// VM exit served with the spt backend's allow-list (see shim.go).
 //
 // Run sizes and maps guest memory, loads the unikernel's segments, builds
 // the boot GDT, identity page tables, boot info, manifest and command line
