@@ -85,6 +85,12 @@ var barColors = []color.Color{
 	color.RGBA{0xd6, 0x27, 0x28, 0xff},
 }
 
+// BarColor returns the default color of the bar at position i, so that
+// callers can give one series the same color in every panel.
+func BarColor(i int) color.Color {
+	return barColors[i%len(barColors)]
+}
+
 func newBarPlot(panel BarPanel) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = panel.Title

@@ -11,7 +11,7 @@ import (
 )
 
 // skipOrFail skips the test with reason, or fails it when
-// NTENDER_REQUIRE_ALL=1 says that every test must run.
+// NTENDER_REQUIRE_ALL=1 requires every test to run.
 func skipOrFail(t *testing.T, reason string) {
 	t.Helper()
 	if os.Getenv("NTENDER_REQUIRE_ALL") == "1" {

@@ -44,7 +44,8 @@ type Mode struct {
 	// Figures lists the figures the mode measures, or is empty when it
 	// measures all of them.
 	Figures []string `json:"figures,omitempty"`
-	// Unavailable is why the mode could not run on this host, or empty.
+	// Unavailable is the reason the mode could not run on this host, or
+	// empty.
 	Unavailable string `json:"unavailable,omitempty"`
 }
 

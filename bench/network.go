@@ -12,9 +12,9 @@ import (
 )
 
 // The ping network: a tap in a network namespace of its own, so that the
-// flood reaches nothing but the guest. The guest answers at guestIP, its
-// bench_net default, with guestMAC, and the host has a permanent
-// neighbour entry for it so that no ARP exchange enters the timing.
+// flood reaches nothing but the guest. The guest replies at guestIP, its
+// bench_net default, with guestMAC. The host has a permanent neighbour
+// entry for it, so that no ARP exchange enters the timing.
 const (
 	hostCIDR = "10.0.0.1/24"
 	guestIP  = "10.0.0.2"
@@ -125,9 +125,10 @@ var (
 
 // parsePing returns packets/s and the mean round-trip time in
 // microseconds from the summary of iputils ping -f. The rate is 1/ipg,
-// the mean gap between requests, which ping -f prints in microsecond
-// resolution; a flood sends the next request when a reply arrives. The
-// total time, in whole milliseconds, serves only when ipg is missing.
+// where ipg is the mean gap between requests in microsecond resolution.
+// A flood sends the next request when a reply arrives, so this is the
+// reply rate. The total time, in whole milliseconds, is used only when
+// ipg is missing.
 func parsePing(output string) (map[string]float64, error) {
 	counts := pingCounts.FindStringSubmatch(output)
 	rtt := pingRTT.FindStringSubmatch(output)

@@ -21,7 +21,7 @@ func PlotReport(r *Report, path string) error {
 			panel.Low = append(panel.Low, res.Min)
 			panel.High = append(panel.High, res.Max)
 			// Each mode keeps its color in every panel.
-			panel.Colors = append(panel.Colors, barColors[i%len(barColors)])
+			panel.Colors = append(panel.Colors, BarColor(i))
 		}
 		if len(panel.Values) > 0 {
 			panels = append(panels, panel)

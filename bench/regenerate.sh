@@ -7,9 +7,9 @@
 #
 #   SOLO5_HVT=/path/to/solo5-hvt SOLO5_SPT=/path/to/solo5-spt bench/regenerate.sh
 #
-# SOLO5_HVT and SOLO5_SPT name the upstream tenders to compare with; left
-# unset, ntender looks for solo5-hvt and solo5-spt on PATH and reports
-# them as unavailable when they are missing. runc and a C compiler with a
+# SOLO5_HVT and SOLO5_SPT name the upstream tenders to compare with. When
+# they are unset, ntender looks for solo5-hvt and solo5-spt on PATH, and
+# reports them as unavailable if they are missing. runc and a C compiler with a
 # static libc are needed for the runc figures; without them runc is
 # reported as unavailable. Extra arguments go to ntender bench, such as
 # --runs=10.

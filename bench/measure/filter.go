@@ -12,10 +12,10 @@ type Filter struct {
 	// Allowed are the syscalls the filter lets run, possibly only with
 	// some arguments.
 	Allowed []string `json:"allowed"`
-	// Failed are the syscalls the filter answers with an error instead
-	// of killing the process, such as clone3 with ENOSYS.
+	// Failed are the syscalls for which the filter returns an error
+	// instead of killing the process, such as clone3 with ENOSYS.
 	Failed []string `json:"failed,omitempty"`
-	// Source says where the list comes from.
+	// Source is the origin of the list.
 	Source string `json:"source"`
 }
 

@@ -1,8 +1,8 @@
 // Package measure counts how much of the host kernel a tender reaches,
-// the way the nabla containers measurements did: the distinct system
-// calls its processes make (raw_syscalls:sys_enter tracepoint through
-// tracefs), the system calls its seccomp filter allows, and the distinct
-// kernel functions it reaches.
+// the way the nabla containers measurements did. It counts three things:
+// the distinct system calls the tender's processes make (the
+// raw_syscalls:sys_enter tracepoint through tracefs), the system calls its
+// seccomp filter allows, and the distinct kernel functions it reaches.
 //
 // Kernel functions come from the ftrace function tracer, limited to the
 // tender's processes, when the kernel allows it. Where it does not, they
@@ -76,7 +76,8 @@ type Report struct {
 	// SampledLowerBound is true when the kernel function counts come
 	// from sampling and are lower bounds.
 	SampledLowerBound bool `json:"sampled_lower_bound"`
-	// FunctionTracerRejected is why the function tracer was not used.
+	// FunctionTracerRejected is the reason the function tracer was not
+	// used, or empty.
 	FunctionTracerRejected string        `json:"function_tracer_rejected,omitempty"`
 	PerfRuns               int           `json:"perf_runs,omitempty"`
 	Modes                  []*ModeResult `json:"modes"`
@@ -104,7 +105,7 @@ type ModeResult struct {
 	LostEvents int64 `json:"lost_events"`
 
 	// KernelFunctions is the number of distinct kernel functions
-	// reached, a sampled lower bound when the report says so.
+	// reached, a lower bound when Report.SampledLowerBound is set.
 	KernelFunctions     int      `json:"kernel_functions"`
 	KernelFunctionNames []string `json:"kernel_function_names"`
 	// KernelFunctionsAfterFilter counts the functions reached after the
@@ -397,6 +398,7 @@ func (m *measurer) traceSyscalls(ctx context.Context, r *ModeResult) ([]SyscallE
 		}
 		return nil
 	}
+
 	status, _, err := m.runGated(ctx, m.command(ctx, r), setup)
 	if rerr := run.Restore(); err == nil && rerr != nil {
 		err = rerr
@@ -404,6 +406,7 @@ func (m *measurer) traceSyscalls(ctx context.Context, r *ModeResult) ([]SyscallE
 	if err != nil {
 		return nil, 0, 0, err
 	}
+
 	lost, err := m.in.lostEvents()
 	if err != nil {
 		return nil, 0, 0, err
@@ -418,7 +421,7 @@ func (m *measurer) traceSyscalls(ctx context.Context, r *ModeResult) ([]SyscallE
 		return nil, 0, 0, err
 	}
 	if len(events) == 0 {
-		return nil, 0, 0, fmt.Errorf("the trace of %s holds no system call", r.Name)
+		return nil, 0, 0, fmt.Errorf("the trace of %s contains no system call; is the raw_syscalls tracepoint enabled in this kernel?", r.Name)
 	}
 	return events, status, lost, nil
 }
@@ -426,9 +429,9 @@ func (m *measurer) traceSyscalls(ctx context.Context, r *ModeResult) ([]SyscallE
 // traceFunctions runs r once under the function tracer limited to its
 // processes and returns the distinct functions.
 //
-// NOTE: the function tracer is rejected on the machines this was
-// developed on, so this path has only been checked by its unit tests
-// (ParseFunctionTrace); the perf path is the one that ran.
+// NOTE: this path has not run on a kernel that allows the function
+// tracer. Only its parser, ParseFunctionTrace, has tests. It also counts
+// no functions after the filter, unlike the perf path.
 func (m *measurer) traceFunctions(ctx context.Context, r *ModeResult) ([]string, error) {
 	var run Settings
 	defer run.Restore()
@@ -448,6 +451,7 @@ func (m *measurer) traceFunctions(ctx context.Context, r *ModeResult) ([]string,
 		}
 		return nil
 	}
+
 	_, _, err := m.runGated(ctx, m.command(ctx, r), setup)
 	if rerr := run.Restore(); err == nil && rerr != nil {
 		err = rerr
@@ -455,6 +459,7 @@ func (m *measurer) traceFunctions(ctx context.Context, r *ModeResult) ([]string,
 	if err != nil {
 		return nil, err
 	}
+
 	f, err := os.Open(m.in.path("trace"))
 	if err != nil {
 		return nil, fmt.Errorf("reading the function trace: %w", err)
@@ -463,11 +468,11 @@ func (m *measurer) traceFunctions(ctx context.Context, r *ModeResult) ([]string,
 	return ParseFunctionTrace(f)
 }
 
-// sampleFunctions runs r PerfRuns times under perf record, sampling the
-// CPU clock at the highest rate the kernel allows with call stacks, and
-// returns the distinct kernel functions on any sampled stack, in all and
-// after the first seccomp filter install. Every seccomp and prctl call
-// is recorded too (tracepoints sample each event) to find the install.
+// sampleFunctions runs r PerfRuns times under perf record, which samples
+// the CPU clock with call stacks at the highest rate the kernel allows.
+// It returns the distinct kernel functions on any sampled stack, in all
+// and after the first seccomp filter install. perf also records every
+// seccomp and prctl call, from which the install is found.
 func (m *measurer) sampleFunctions(ctx context.Context, r *ModeResult) (PerfProfile, error) {
 	dir, err := os.MkdirTemp("", "ntender-measure")
 	if err != nil {
@@ -480,9 +485,9 @@ func (m *measurer) sampleFunctions(ctx context.Context, r *ModeResult) (PerfProf
 		m.progress(fmt.Sprintf("%s: sampling kernel functions, run %d/%d", r.Name, i+1, m.cfg.PerfRuns))
 		data := filepath.Join(dir, fmt.Sprintf("perf-%d.data", i))
 		// "-F max" would also put the tracepoints in frequency mode,
-		// where they sample some events only, so the cpu-clock event
-		// gets the rate as a term; it is read before each run because
-		// the kernel lowers it when sampling takes too long.
+		// where they sample only some events. So the cpu-clock event
+		// gets the rate as a term. The rate is read before each run
+		// because the kernel lowers it when sampling takes too long.
 		rate, err := readSampleRate()
 		if err != nil {
 			return PerfProfile{}, err

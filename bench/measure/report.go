@@ -80,6 +80,8 @@ func (r *Report) WriteTable(w io.Writer) error {
 			}
 			if m.SyscallsAfterFilter != nil {
 				fmt.Fprintf(w, "%s: syscalls after filter: %s\n", m.Name, strings.Join(m.SyscallsAfterFilter, " "))
+			} else {
+				fmt.Fprintf(w, "%s: no seccomp filter was installed during the run\n", m.Name)
 			}
 			if m.LostEvents > 0 {
 				fmt.Fprintf(w, "%s: the trace lost %d events; the syscall lists may be incomplete\n", m.Name, m.LostEvents)
@@ -95,30 +97,36 @@ func (r *Report) WriteTable(w io.Writer) error {
 func (r *Report) Plot(path string) error {
 	functions := bench.BarPanel{Title: r.functionsLabel(), YLabel: "distinct functions"}
 	functionsAfter := bench.BarPanel{Title: r.functionsLabel() + ", after the filter", YLabel: "distinct functions"}
-	made := bench.BarPanel{Title: "system calls made", YLabel: "distinct syscalls"}
+	syscallsMade := bench.BarPanel{Title: "system calls made", YLabel: "distinct syscalls"}
 	allowed := bench.BarPanel{Title: "system calls the filter allows", YLabel: "syscalls"}
-	for _, m := range r.Modes {
+	// Each mode keeps its color in every panel.
+	for i, m := range r.Modes {
 		if m.Unavailable != "" || m.Error != "" {
 			continue
 		}
+		color := bench.BarColor(i)
 		functions.Labels = append(functions.Labels, m.Name)
 		functions.Values = append(functions.Values, float64(m.KernelFunctions))
+		functions.Colors = append(functions.Colors, color)
 		if m.KernelFunctionNamesAfterFilter != nil {
 			functionsAfter.Labels = append(functionsAfter.Labels, m.Name)
 			functionsAfter.Values = append(functionsAfter.Values, float64(m.KernelFunctionsAfterFilter))
+			functionsAfter.Colors = append(functionsAfter.Colors, color)
 		}
-		made.Labels = append(made.Labels, m.Name)
-		made.Values = append(made.Values, float64(len(m.Syscalls)))
+		syscallsMade.Labels = append(syscallsMade.Labels, m.Name)
+		syscallsMade.Values = append(syscallsMade.Values, float64(len(m.Syscalls)))
+		syscallsMade.Colors = append(syscallsMade.Colors, color)
 		if m.Filter != nil {
 			allowed.Labels = append(allowed.Labels, m.Name)
 			allowed.Values = append(allowed.Values, float64(len(m.Filter.Allowed)))
+			allowed.Colors = append(allowed.Colors, color)
 		}
 	}
 	panels := []bench.BarPanel{functions}
 	if len(functionsAfter.Values) > 0 {
 		panels = append(panels, functionsAfter)
 	}
-	panels = append(panels, made)
+	panels = append(panels, syscallsMade)
 	if len(allowed.Values) > 0 {
 		panels = append(panels, allowed)
 	}

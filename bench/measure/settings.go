@@ -20,8 +20,8 @@ type Settings struct {
 }
 
 type undoStep struct {
-	what string
-	fn   func() error
+	description string
+	fn          func() error
 }
 
 // Write sets the file at path to value after reading its current value,
@@ -41,7 +41,7 @@ func (s *Settings) Write(path, value string) error {
 		return err
 	}
 	s.undo = append(s.undo, undoStep{
-		what: "restoring " + path,
+		description: "restoring " + path,
 		fn: func() error {
 			return restoreSetting(path, restore)
 		},
@@ -56,15 +56,15 @@ func (s *Settings) Mkdir(path string) error {
 		return fmt.Errorf("creating %s: %w", path, err)
 	}
 	s.undo = append(s.undo, undoStep{
-		what: "removing " + path,
-		fn:   func() error { return os.Remove(path) },
+		description: "removing " + path,
+		fn:          func() error { return os.Remove(path) },
 	})
 	return nil
 }
 
 // AddUndo registers a step that Restore runs, such as an unmount.
-func (s *Settings) AddUndo(what string, fn func() error) {
-	s.undo = append(s.undo, undoStep{what: what, fn: fn})
+func (s *Settings) AddUndo(description string, fn func() error) {
+	s.undo = append(s.undo, undoStep{description: description, fn: fn})
 }
 
 // Restore undoes every change in reverse order, continues past failures
@@ -73,7 +73,7 @@ func (s *Settings) Restore() error {
 	var errs []error
 	for _, step := range slices.Backward(s.undo) {
 		if err := step.fn(); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", step.what, err))
+			errs = append(errs, fmt.Errorf("%s: %w", step.description, err))
 		}
 	}
 	s.undo = nil

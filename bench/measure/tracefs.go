@@ -13,7 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// tracefsMount is where tracefs is mounted when it is not mounted yet.
+// tracefsMount is the mount point used when tracefs is not mounted yet.
 const tracefsMount = "/sys/kernel/tracing"
 
 // mountTracefs returns the tracefs mount point, mounting tracefs at

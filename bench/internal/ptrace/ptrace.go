@@ -76,10 +76,10 @@ func waitExecStop(pid int) error {
 	return nil
 }
 
-// PeakRSS runs cmd, which must not have been started, to its end and
-// returns its exit status (128+N for death by signal N) and VmHWM, the
-// peak resident set of its last program image in KiB, read from
-// /proc/PID/status when the process is about to exit.
+// PeakRSS runs cmd, which must not have been started, to its end. It
+// returns the exit status (128+N for death by signal N) and VmHWM in KiB,
+// the peak resident set of the last program image. VmHWM is read from
+// /proc/PID/status at the ptrace exit stop, just before the process ends.
 //
 // getrusage's ru_maxrss cannot give this figure for a child of a large
 // process: os/exec starts children with vfork, and execve folds the
