@@ -33,9 +33,11 @@ import (
 // unikernel.
 const image = "runnc-test-guests:latest"
 
-// testSubnet is the subnet of the Docker network the tests create. It is
-// in a private range that Docker's default pools do not hand out.
-const testSubnet = "172.31.251.0/24"
+// testSubnet returns the subnet of the Docker network the tests create,
+// 172.31.X.0/24 with X taken from the process ID, so that concurrent test
+// runs with their own engines rarely pick the same one. The range is
+// private, and Docker's default pools do not hand it out.
+func testSubnet() string { return fmt.Sprintf("172.31.%d.0/24", 16+os.Getpid()%224) }
 
 var imageGuests = []string{"hello", "abort", "exit", "net", "blk"}
 
@@ -162,9 +164,12 @@ func startEngine() error {
 	if _, err := dockerIn(tarball, "import", "-", image); err != nil {
 		return err
 	}
+	// The bridge lives in the host's namespace, so its name is unique per
+	// test process too (at most 15 characters).
 	const network = "runnc-e2e"
-	if _, err := docker("network", "create", "--subnet", testSubnet,
-		"-o", "com.docker.network.bridge.name=runnc-e2e0", network); err != nil {
+	bridge := fmt.Sprintf("runnc-e2e%d", os.Getpid()%100000)
+	if _, err := docker("network", "create", "--subnet", testSubnet(),
+		"-o", "com.docker.network.bridge.name="+bridge, network); err != nil {
 		return err
 	}
 	env.network = network
