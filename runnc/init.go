@@ -97,7 +97,7 @@ func prepareInit(req *initRequest) ([]string, []NetAttachment, error) {
 	l := req.Launch
 	nets, err := AttachNetworks(l.Nets, l.UID, l.GID)
 	if err != nil {
-		return nil, nil, err
+		return nil, nets, err
 	}
 	argv, err := l.Argv(nets)
 	if err != nil {

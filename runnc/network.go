@@ -93,7 +93,8 @@ func ExpandNetArgs(template string, nets []NetAttachment) ([]string, error) {
 // An interface whose name equals a device's name is paired with it; the
 // other devices take the remaining interfaces in name order (eth0, eth1,
 // ...). uid and gid own the taps, so the tender can attach without
-// CAP_NET_ADMIN. Interfaces left over stay as they are.
+// CAP_NET_ADMIN. Interfaces left over stay as they are. On failure the
+// attachments made so far come back with the error.
 func AttachNetworks(devices []NetDevice, uid, gid uint32) ([]NetAttachment, error) {
 	if len(devices) == 0 {
 		return nil, nil
@@ -127,13 +128,15 @@ func AttachNetworks(devices []NetDevice, uid, gid uint32) ([]NetAttachment, erro
 		pairs[i], free = free[0], free[1:]
 	}
 
+	// On failure the attachments so far, including the failed one, are
+	// returned too, so that the caller can remove their taps.
 	var atts []NetAttachment
 	for i, d := range devices {
 		att, err := attachTap(d, pairs[i], uid, gid)
-		if err != nil {
-			return nil, fmt.Errorf("attaching net device %q to %s: %w", d.Device, pairs[i].Attrs().Name, err)
-		}
 		atts = append(atts, att)
+		if err != nil {
+			return atts, fmt.Errorf("attaching net device %q to %s: %w", d.Device, pairs[i].Attrs().Name, err)
+		}
 	}
 	return atts, nil
 }
