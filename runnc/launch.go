@@ -80,30 +80,19 @@ func PlanLaunch(spec *specs.Spec, rootfs string, opts Options) (*Launch, error) 
 		return nil, errors.New("config.json has no process.args: process.args[0] must name the unikernel file")
 	}
 	env := envMap(spec.Process.Env)
-
-	mode := opts.Mode
-	if mode == "" {
-		mode = plan.ModeAuto
+	mode, err := selectMode(env, opts.Mode)
+	if err != nil {
+		return nil, err
 	}
-	if v, ok := env[ModeEnv]; ok {
-		m, err := ParseMode(v)
-		if err != nil {
-			return nil, fmt.Errorf("invalid %s=%q in the container environment: use hvt, spt or auto", ModeEnv, v)
-		}
-		mode = m
-	}
-	netArgs := opts.NetArgs
-	if netArgs == "" {
-		netArgs = DefaultNetArgs
-	}
-	if v, ok := env[NetArgsEnv]; ok {
-		netArgs = v
-	}
-	if err := checkNetArgs(netArgs); err != nil {
+	netArgs, err := selectNetArgs(env, opts.NetArgs)
+	if err != nil {
 		return nil, err
 	}
 
 	name := spec.Process.Args[0]
+	if !path.IsAbs(name) {
+		name = path.Join("/", spec.Process.Cwd, name)
+	}
 	hostPath, err := resolveInRoot(rootfs, name)
 	if err != nil {
 		return nil, fmt.Errorf("process.args[0] %q: %w", name, err)
@@ -213,6 +202,39 @@ func (l *Launch) Argv(nets []NetAttachment) ([]string, error) {
 	}
 	argv = append(argv, netArgs...)
 	return append(argv, l.Args...), nil
+}
+
+// selectMode returns the backend: RUNNC_MODE from the container
+// environment, else runnc's --mode, else auto.
+func selectMode(env map[string]string, flag plan.Mode) (plan.Mode, error) {
+	if v, ok := env[ModeEnv]; ok {
+		m, err := ParseMode(v)
+		if err != nil {
+			return "", fmt.Errorf("invalid %s=%q in the container environment: use hvt, spt or auto", ModeEnv, v)
+		}
+		return m, nil
+	}
+	if flag == "" {
+		return plan.ModeAuto, nil
+	}
+	return flag, nil
+}
+
+// selectNetArgs returns the network argument template: RUNNC_NET_ARGS
+// from the container environment, else runnc's --net-args, else
+// DefaultNetArgs.
+func selectNetArgs(env map[string]string, flag string) (string, error) {
+	template, ok := env[NetArgsEnv]
+	if !ok {
+		template = flag
+		if template == "" {
+			template = DefaultNetArgs
+		}
+	}
+	if err := checkNetArgs(template); err != nil {
+		return "", err
+	}
+	return template, nil
 }
 
 // ParseMode checks a backend name: hvt, spt or auto.

@@ -371,3 +371,47 @@ func TestPlanLaunchRejectsHostNetwork(t *testing.T) {
 		t.Errorf("new network namespace: %v", err)
 	}
 }
+
+func TestPlanLaunchRelativeToCwd(t *testing.T) {
+	rootfs, spec := testBundle(t)
+	if err := os.Mkdir(filepath.Join(rootfs, "app"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(rootfs, "u.hvt"), filepath.Join(rootfs, "app", "u.hvt")); err != nil {
+		t.Fatal(err)
+	}
+	spec.Process.Args[0] = "u.hvt"
+	spec.Process.Cwd = "/app"
+	l, err := PlanLaunch(spec, rootfs, Options{ProbeKVM: kvmUsable})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(rootfs, "app", "u.hvt"); l.Unikernel != want {
+		t.Errorf("unikernel %q, want %q", l.Unikernel, want)
+	}
+}
+
+func TestPlanLaunchNetArgsPrecedence(t *testing.T) {
+	rootfs, spec := testBundle(t)
+	l, err := PlanLaunch(spec, rootfs, Options{NetArgs: "{address}", ProbeKVM: kvmUsable})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.NetArgs != "{address}" {
+		t.Errorf("template %q, want runnc's --net-args", l.NetArgs)
+	}
+
+	spec.Process.Env = []string{NetArgsEnv + "=--ip={cidr}"}
+	l, err = PlanLaunch(spec, rootfs, Options{NetArgs: "{address}", ProbeKVM: kvmUsable})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.NetArgs != "--ip={cidr}" {
+		t.Errorf("template %q, want the container's %s", l.NetArgs, NetArgsEnv)
+	}
+
+	spec.Process.Env = []string{NetArgsEnv + "=--ip={ip}"}
+	if _, err := PlanLaunch(spec, rootfs, Options{ProbeKVM: kvmUsable}); err == nil || !strings.Contains(err.Error(), "{ip}") {
+		t.Errorf("unknown placeholder: error %v", err)
+	}
+}
