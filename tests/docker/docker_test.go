@@ -419,6 +419,18 @@ func startNetGuest(t *testing.T, target string) container {
 	}
 	c.pid, _ = strconv.Atoi(fields[0])
 	c.sandbox, c.ip = fields[1], fields[2]
+
+	// The checks that nothing is left behind look for these.
+	if len(containerCgroups(c.id)) == 0 {
+		t.Fatalf("container %s has no cgroup under the engine's cgroup parent", c.id)
+	}
+	if len(runtimeStates(c.id)) == 0 {
+		t.Fatalf("container %s has no runnc state under %s", c.id, env.dir)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(c.sandbox, &st); err != nil || st.Type != unix.NSFS_MAGIC {
+		t.Fatalf("network namespace %s of container %s is not mounted (%v)", c.sandbox, c.id, err)
+	}
 	return c
 }
 
@@ -445,6 +457,21 @@ func TestNetGuestAnswersPing(t *testing.T) {
 	}
 }
 
+// containerCgroups returns the cgroup directories of container id, under
+// the cgroup parent that scripts/docker-env gives the engine.
+func containerCgroups(id string) []string {
+	v1, _ := filepath.Glob("/sys/fs/cgroup/*/docker-env-*/" + id)
+	v2, _ := filepath.Glob("/sys/fs/cgroup/docker-env-*/" + id)
+	return append(v1, v2...)
+}
+
+// runtimeStates returns runnc's state directories of container id; the
+// runc shim gives runnc a --root under dockerd's exec root.
+func runtimeStates(id string) []string {
+	states, _ := filepath.Glob(filepath.Join(env.dir, "exec", "runtime-*", "*", id))
+	return states
+}
+
 // checkNothingLeft checks that container c left no process, cgroup,
 // network namespace (with its tap) or runtime state behind.
 func checkNothingLeft(t *testing.T, c container) {
@@ -452,19 +479,14 @@ func checkNothingLeft(t *testing.T, c container) {
 	if err := unix.Kill(c.pid, 0); err == nil {
 		t.Errorf("tender pid %d still exists", c.pid)
 	}
-	cgroups, _ := filepath.Glob("/sys/fs/cgroup/*/docker/" + c.id)
-	if v2, _ := filepath.Glob("/sys/fs/cgroup/docker/" + c.id); len(v2) > 0 {
-		cgroups = append(cgroups, v2...)
-	}
-	for _, dir := range cgroups {
+	for _, dir := range containerCgroups(c.id) {
 		t.Errorf("cgroup %s left behind", dir)
 	}
 	var st unix.Statfs_t
 	if err := unix.Statfs(c.sandbox, &st); err == nil && st.Type == unix.NSFS_MAGIC {
 		t.Errorf("network namespace %s (and its tap) left behind", c.sandbox)
 	}
-	states, _ := filepath.Glob(filepath.Join(env.dir, "exec", "runtime-*", "*", c.id))
-	for _, s := range states {
+	for _, s := range runtimeStates(c.id) {
 		t.Errorf("runtime state %s left behind", s)
 	}
 }
