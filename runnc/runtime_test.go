@@ -351,8 +351,8 @@ func newTestNetwork(t *testing.T) *testNetwork {
 
 func (n *testNetwork) path() string { return "/var/run/netns/" + n.container }
 
-// ping sends an echo request from the peer every 0.2 s until one is
-// answered, for at most 10 s, because the guest may not serve its tap yet.
+// ping sends an echo request from the peer every 0.2 s until a reply
+// arrives, for at most 10 s, because the guest may not serve its tap yet.
 func (n *testNetwork) ping(t *testing.T) error {
 	t.Helper()
 	out, err := exec.Command("ip", "netns", "exec", n.peer, "ping", "-c", "1", "-i", "0.2", "-w", "10", "10.231.0.2").CombinedOutput()

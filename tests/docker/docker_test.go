@@ -434,7 +434,7 @@ func startNetGuest(t *testing.T, target string) container {
 	return c
 }
 
-// ping sends an echo request every 0.2 s until one is answered, for at
+// ping sends an echo request every 0.2 s until a reply arrives, for at
 // most 10 s, because the guest may not serve its tap yet when ping starts.
 func ping(ip string) error {
 	out, err := exec.Command("ping", "-c", "1", "-i", "0.2", "-w", "10", ip).CombinedOutput()
