@@ -287,6 +287,20 @@ func TestDockerLogsShowsConsole(t *testing.T) {
 	}
 }
 
+// TestTerminal runs with docker run -t, where runnc hands containerd a
+// pseudoterminal through --console-socket.
+func TestTerminal(t *testing.T) {
+	requireDocker(t)
+	r := dockerRun(t, "-t", image, "/hello.spt", "Hello_Solo5")
+	if r.status != 0 {
+		t.Errorf("exit status %d, want 0; stderr: %s", r.status, r.stderr)
+	}
+	// The terminal turns each newline into CR LF.
+	if !strings.Contains(r.stdout, "SUCCESS\r\n") {
+		t.Errorf("output lacks SUCCESS through the terminal: %q", r.stdout)
+	}
+}
+
 func TestAbortStatus(t *testing.T) {
 	requireDocker(t)
 	for _, target := range []string{"hvt", "spt"} {
