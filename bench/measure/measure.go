@@ -29,6 +29,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -96,8 +97,12 @@ type ModeResult struct {
 	// SyscallsAfterFilter are the distinct system calls made after the
 	// first seccomp filter was installed; nil when none was installed.
 	SyscallsAfterFilter []string `json:"syscalls_after_filter"`
-	// OutsideFilter are SyscallsAfterFilter that Filter does not allow.
+	// OutsideFilter are SyscallsAfterFilter that Filter neither allows
+	// nor answers with an error: calls the filter kills the process for.
 	OutsideFilter []string `json:"outside_filter"`
+	// FailedByFilter are SyscallsAfterFilter that the filter answers
+	// with an error, such as clone3 with ENOSYS.
+	FailedByFilter []string `json:"failed_by_filter,omitempty"`
 	// Filter is the tender's seccomp allow-list; nil for runc.
 	Filter *Filter `json:"filter,omitempty"`
 	// LostEvents counts tracepoint events the ring buffer lost; when
@@ -305,7 +310,8 @@ func (m *measurer) measureMode(ctx context.Context, r *ModeResult) error {
 	if after, ok := afterFirstFilter(events); ok {
 		r.SyscallsAfterFilter = syscallNames(after)
 		if r.Filter != nil {
-			r.OutsideFilter = outside(r.SyscallsAfterFilter, r.Filter.Allowed)
+			r.OutsideFilter = outside(r.SyscallsAfterFilter, append(slices.Clone(r.Filter.Allowed), r.Filter.Failed...))
+			r.FailedByFilter = inside(r.SyscallsAfterFilter, r.Filter.Failed)
 		}
 	}
 
@@ -604,17 +610,25 @@ func isFilterInstall(e SyscallEvent) bool {
 	return false
 }
 
-// outside returns the names in made that allowed does not contain.
-func outside(made, allowed []string) []string {
-	set := make(map[string]bool)
-	for _, a := range allowed {
-		set[a] = true
-	}
+// outside returns the names in made that listed does not contain, as a
+// non-nil slice.
+func outside(made, listed []string) []string {
 	out := []string{}
 	for _, name := range made {
-		if !set[name] {
+		if !slices.Contains(listed, name) {
 			out = append(out, name)
 		}
 	}
 	return out
+}
+
+// inside returns the names in made that listed contains.
+func inside(made, listed []string) []string {
+	var in []string
+	for _, name := range made {
+		if slices.Contains(listed, name) {
+			in = append(in, name)
+		}
+	}
+	return in
 }

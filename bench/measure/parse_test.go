@@ -81,6 +81,17 @@ func TestOutside(t *testing.T) {
 	if !slices.Equal(got, []string{"futex"}) {
 		t.Errorf("outside = %v, expected [futex]", got)
 	}
+	got = outside([]string{"read"}, []string{"read"})
+	if got == nil || len(got) != 0 {
+		t.Errorf("outside = %#v, expected an empty, non-nil slice", got)
+	}
+}
+
+func TestInside(t *testing.T) {
+	got := inside([]string{"clone3", "read"}, []string{"clone3", "set_robust_list"})
+	if !slices.Equal(got, []string{"clone3"}) {
+		t.Errorf("inside = %v, expected [clone3]", got)
+	}
 }
 
 func TestParseFunctionTrace(t *testing.T) {

@@ -78,6 +78,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 			if len(m.OutsideFilter) > 0 {
 				fmt.Fprintf(w, "%s: made after its filter, not allowed by it: %s\n", m.Name, strings.Join(m.OutsideFilter, " "))
 			}
+			if len(m.FailedByFilter) > 0 {
+				fmt.Fprintf(w, "%s: made after its filter, which returned an error: %s\n", m.Name, strings.Join(m.FailedByFilter, " "))
+			}
 			if m.SyscallsAfterFilter != nil {
 				fmt.Fprintf(w, "%s: syscalls after filter: %s\n", m.Name, strings.Join(m.SyscallsAfterFilter, " "))
 			} else {
