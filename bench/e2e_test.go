@@ -2,12 +2,12 @@ package bench
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
-	"time"
 )
 
 // skipOrFail skips the test with reason, or fails it when
@@ -46,31 +46,35 @@ func requireBenchHost(t *testing.T) (ntender, guests string) {
 	return ntender, guests
 }
 
-// TestRunReportsEveryFigure runs the bench with few iterations and checks
-// that its JSON has every figure for every mode that ran, and that hvt
-// and spt ran.
-func TestRunReportsEveryFigure(t *testing.T) {
+// TestBenchCommandReportsEveryFigure runs `ntender bench --json` with
+// few iterations and checks that the JSON has every figure for every
+// mode that ran, that hvt and spt ran, and that the chart was written.
+// NTENDER_SOLO5_HVT and NTENDER_SOLO5_SPT add the upstream tenders.
+func TestBenchCommandReportsEveryFigure(t *testing.T) {
 	ntender, guests := requireBenchHost(t)
-	cfg := DefaultConfig()
-	cfg.Tenders = Tenders{Ntender: ntender, Solo5HVT: os.Getenv("NTENDER_SOLO5_HVT"), Solo5SPT: os.Getenv("NTENDER_SOLO5_SPT")}
-	cfg.GuestDir = guests
-	cfg.Runs, cfg.Calls, cfg.BlockRequests, cfg.Pings = 2, 20, 20, 20
-	cfg.Timeout = 30 * time.Second
-	report, err := Run(context.Background(), cfg)
+	chart := filepath.Join(t.TempDir(), "bench.png")
+	args := []string{"bench", "--json", "--runs=2", "--calls=20", "--block-requests=20",
+		"--pings=20", "--timeout=30s", "--guests=" + guests, "--plot=" + chart}
+	if path := os.Getenv("NTENDER_SOLO5_HVT"); path != "" {
+		args = append(args, "--solo5-hvt="+path)
+	}
+	if path := os.Getenv("NTENDER_SOLO5_SPT"); path != "" {
+		args = append(args, "--solo5-spt="+path)
+	}
+	cmd := exec.Command(ntender, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("ntender %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
 	}
-	var buf bytes.Buffer
-	if err := report.WriteJSON(&buf); err != nil {
-		t.Fatal(err)
-	}
-	var decoded Report
-	if err := json.Unmarshal(buf.Bytes(), &decoded); err != nil {
-		t.Fatal(err)
+	var report Report
+	if err := json.Unmarshal(out, &report); err != nil {
+		t.Fatalf("decoding the JSON output: %v\n%s", err, out)
 	}
 
 	ran := make(map[string]bool)
-	for _, m := range decoded.Modes {
+	for _, m := range report.Modes {
 		if m.Unavailable != "" {
 			t.Logf("%s unavailable: %s", m.Name, m.Unavailable)
 			continue
@@ -80,7 +84,7 @@ func TestRunReportsEveryFigure(t *testing.T) {
 			if !m.Measures(fig.Name) {
 				continue
 			}
-			res := decoded.Results[m.Name][fig.Name]
+			res := report.Results[m.Name][fig.Name]
 			if res == nil {
 				t.Errorf("%s: no %s in the JSON", m.Name, fig.Name)
 				continue
@@ -89,11 +93,14 @@ func TestRunReportsEveryFigure(t *testing.T) {
 				t.Errorf("%s: %s failed: %s", m.Name, fig.Name, res.Error)
 				continue
 			}
-			if len(res.Samples) != cfg.Runs {
-				t.Errorf("%s: %s has %d samples, expected %d", m.Name, fig.Name, len(res.Samples), cfg.Runs)
+			if len(res.Samples) != 2 {
+				t.Errorf("%s: %s has %d samples, expected 2", m.Name, fig.Name, len(res.Samples))
 			}
 			if res.Median <= 0 {
 				t.Errorf("%s: %s median is %v, expected a positive value", m.Name, fig.Name, res.Median)
+			}
+			if m.Baseline != "" && ran[m.Baseline] && res.Ratio == nil {
+				t.Errorf("%s: %s has no ratio to %s", m.Name, fig.Name, m.Baseline)
 			}
 		}
 	}
@@ -102,7 +109,7 @@ func TestRunReportsEveryFigure(t *testing.T) {
 			t.Errorf("mode %s did not run", mode)
 		}
 	}
-	if err := PlotReport(report, filepath.Join(t.TempDir(), "bench.png")); err != nil {
-		t.Errorf("PlotReport: %v", err)
+	if info, err := os.Stat(chart); err != nil || info.Size() == 0 {
+		t.Errorf("chart %s not written: %v", chart, err)
 	}
 }

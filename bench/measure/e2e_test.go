@@ -2,13 +2,13 @@ package measure
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
-	"time"
 
 	"github.com/ntender/ntender/bench"
 )
@@ -79,9 +79,11 @@ func TestRestoreLeavesTracingAsFound(t *testing.T) {
 	}
 }
 
-// TestMeasureReportsEveryMode measures hello with one perf run per mode
-// and checks that the JSON has every count for every mode that ran.
-func TestMeasureReportsEveryMode(t *testing.T) {
+// TestMeasureCommandReportsEveryMode runs `ntender measure --json` on
+// hello with one perf run per mode and checks that the JSON has every
+// count for every mode that ran, and that the chart was written.
+// NTENDER_SOLO5_HVT and NTENDER_SOLO5_SPT add the upstream tenders.
+func TestMeasureCommandReportsEveryMode(t *testing.T) {
 	requireRoot(t)
 	if f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0); err != nil {
 		skipOrFail(t, "measuring hvt needs /dev/kvm: "+err.Error())
@@ -99,70 +101,120 @@ func TestMeasureReportsEveryMode(t *testing.T) {
 			skipOrFail(t, "not built, run make first: "+err.Error())
 		}
 	}
-	cfg := Config{
-		Tenders:   bench.Tenders{Ntender: ntender, Solo5HVT: os.Getenv("NTENDER_SOLO5_HVT"), Solo5SPT: os.Getenv("NTENDER_SOLO5_SPT")},
-		Modes:     bench.AllModes,
-		Unikernel: hello,
-		Args:      []string{"Hello_Solo5"},
-		RunFlags:  []string{"--mem=4"},
-		PerfRuns:  1,
-		Timeout:   30 * time.Second,
+	chart := filepath.Join(t.TempDir(), "measure.png")
+	args := []string{"measure", "--json", "--perf-runs=1", "--timeout=30s", "--plot=" + chart}
+	if path := os.Getenv("NTENDER_SOLO5_HVT"); path != "" {
+		args = append(args, "--solo5-hvt="+path)
 	}
-	report, err := Measure(context.Background(), cfg)
+	if path := os.Getenv("NTENDER_SOLO5_SPT"); path != "" {
+		args = append(args, "--solo5-spt="+path)
+	}
+	args = append(args, "--mem=4", hello, "Hello_Solo5")
+	cmd := exec.Command(ntender, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("ntender %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
 	}
-	var buf bytes.Buffer
-	if err := report.WriteJSON(&buf); err != nil {
-		t.Fatal(err)
+	var report Report
+	if err := json.Unmarshal(out, &report); err != nil {
+		t.Fatalf("decoding the JSON output: %v\n%s", err, out)
 	}
-	var decoded Report
-	if err := json.Unmarshal(buf.Bytes(), &decoded); err != nil {
-		t.Fatal(err)
-	}
-	if decoded.KernelFunctionsMethod == "" {
+	if report.KernelFunctionsMethod == "" {
 		t.Error("the JSON does not say how kernel functions were counted")
 	}
-	if decoded.SampledLowerBound && decoded.FunctionTracerRejected == "" {
+	if report.SampledLowerBound && !strings.Contains(report.KernelFunctionsMethod, "sampled lower bound") {
+		t.Errorf("method %q is not labelled a sampled lower bound", report.KernelFunctionsMethod)
+	}
+	if report.SampledLowerBound && report.FunctionTracerRejected == "" {
 		t.Error("a sampled lower bound without the reason the function tracer was not used")
 	}
 
 	ran := make(map[string]bool)
-	for _, m := range decoded.Modes {
+	for _, m := range report.Modes {
 		if m.Unavailable != "" {
 			t.Logf("%s unavailable: %s", m.Name, m.Unavailable)
 			continue
 		}
 		ran[m.Name] = true
-		if m.Error != "" {
-			t.Errorf("%s failed: %s", m.Name, m.Error)
-			continue
-		}
-		if m.Status != 0 {
-			t.Errorf("%s: exit status %d, expected 0", m.Name, m.Status)
-		}
-		if !slices.Contains(m.Syscalls, "exit_group") {
-			t.Errorf("%s: syscalls %v lack exit_group", m.Name, m.Syscalls)
-		}
-		if m.SyscallsAfterFilter == nil {
-			t.Errorf("%s: no seccomp filter install was traced", m.Name)
-		}
-		if m.Filter == nil || len(m.Filter.Allowed) == 0 {
-			t.Errorf("%s: no filter allow-list", m.Name)
-		}
-		if len(m.OutsideFilter) != 0 {
-			t.Errorf("%s: syscalls made after the filter that it does not allow: %v", m.Name, m.OutsideFilter)
-		}
-		if m.KernelFunctions == 0 || m.KernelFunctions != len(m.KernelFunctionNames) {
-			t.Errorf("%s: %d kernel functions, %d names", m.Name, m.KernelFunctions, len(m.KernelFunctionNames))
-		}
+		checkModeResult(t, m, report.SampledLowerBound)
 	}
 	for _, mode := range []string{bench.ModeHVT, bench.ModeSPT} {
 		if !ran[mode] {
 			t.Errorf("mode %s did not run", mode)
 		}
 	}
-	if err := report.Plot(filepath.Join(t.TempDir(), "measure.png")); err != nil {
-		t.Errorf("Plot: %v", err)
+	if info, err := os.Stat(chart); err != nil || info.Size() == 0 {
+		t.Errorf("chart %s not written: %v", chart, err)
+	}
+}
+
+// checkModeResult checks every count of a Solo5 mode's measurement.
+func checkModeResult(t *testing.T, m *ModeResult, sampled bool) {
+	t.Helper()
+	if m.Error != "" {
+		t.Errorf("%s failed: %s", m.Name, m.Error)
+		return
+	}
+	if m.Status != 0 {
+		t.Errorf("%s: exit status %d, expected 0", m.Name, m.Status)
+	}
+	if !slices.Contains(m.Syscalls, "exit_group") {
+		t.Errorf("%s: syscalls %v lack exit_group", m.Name, m.Syscalls)
+	}
+	if m.SyscallsAfterFilter == nil {
+		t.Errorf("%s: no seccomp filter install was traced", m.Name)
+	}
+	if m.Filter == nil || len(m.Filter.Allowed) == 0 {
+		t.Errorf("%s: no filter allow-list", m.Name)
+	}
+	if m.OutsideFilter == nil {
+		t.Errorf("%s: no outside_filter list", m.Name)
+	}
+	if len(m.OutsideFilter) != 0 {
+		t.Errorf("%s: syscalls made after the filter that it does not allow: %v", m.Name, m.OutsideFilter)
+	}
+	if m.KernelFunctions == 0 || m.KernelFunctions != len(m.KernelFunctionNames) {
+		t.Errorf("%s: %d kernel functions, %d names", m.Name, m.KernelFunctions, len(m.KernelFunctionNames))
+	}
+	if sampled && m.KernelFunctionNamesAfterFilter == nil {
+		t.Errorf("%s: no kernel functions after the filter", m.Name)
+	}
+}
+
+// TestMeasureCommandRejectsNonRoot runs `ntender measure` as user nobody
+// and checks that it stops before touching any tracing setting.
+func TestMeasureCommandRejectsNonRoot(t *testing.T) {
+	requireRoot(t)
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		skipOrFail(t, "setpriv (util-linux) is needed to drop root: "+err.Error())
+	}
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ntender := filepath.Join(root, "bin", "ntender")
+	if _, err := os.Stat(ntender); err != nil {
+		skipOrFail(t, "not built, run make first: "+err.Error())
+	}
+	_, mountedBefore := findTracefs()
+
+	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
+		ntender, "measure", "--json", "/nonexistent.hvt")
+	out, err := cmd.CombinedOutput()
+	status, werr := exitStatus(err)
+	if werr != nil {
+		t.Fatal(werr)
+	}
+	if status != 1 {
+		t.Errorf("exit status %d, expected 1; output: %s", status, out)
+	}
+	if !strings.Contains(string(out), "needs root") {
+		t.Errorf("output %q does not say that measuring needs root", out)
+	}
+	if _, mounted := findTracefs(); mounted != mountedBefore {
+		t.Errorf("tracefs mounted = %v, expected %v as before", mounted, mountedBefore)
 	}
 }
