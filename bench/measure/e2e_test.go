@@ -122,7 +122,7 @@ func TestMeasureCommandReportsEveryMode(t *testing.T) {
 		t.Fatalf("decoding the JSON output: %v\n%s", err, out)
 	}
 	if report.KernelFunctionsMethod == "" {
-		t.Error("the JSON does not say how kernel functions were counted")
+		t.Error("the JSON does not name the method that counted kernel functions")
 	}
 	if report.SampledLowerBound && !strings.Contains(report.KernelFunctionsMethod, "sampled lower bound") {
 		t.Errorf("method %q is not labelled a sampled lower bound", report.KernelFunctionsMethod)
@@ -183,7 +183,7 @@ func checkModeResult(t *testing.T, m *ModeResult, sampled bool) {
 	}
 }
 
-// TestMeasureCommandRejectsNonRoot runs `ntender measure` as user nobody
+// TestMeasureCommandRejectsNonRoot runs `ntender measure` as uid 65534
 // and checks that it stops before touching any tracing setting.
 func TestMeasureCommandRejectsNonRoot(t *testing.T) {
 	requireRoot(t)
@@ -212,7 +212,7 @@ func TestMeasureCommandRejectsNonRoot(t *testing.T) {
 		t.Errorf("exit status %d, expected 1; output: %s", status, out)
 	}
 	if !strings.Contains(string(out), "needs root") {
-		t.Errorf("output %q does not say that measuring needs root", out)
+		t.Errorf("output %q lacks the message that measuring needs root", out)
 	}
 	if _, mounted := findTracefs(); mounted != mountedBefore {
 		t.Errorf("tracefs mounted = %v, expected %v as before", mounted, mountedBefore)
