@@ -3,22 +3,29 @@
 # ntender is built position-independent because the spt backend maps the
 # guest at the unikernel's own low addresses inside the ntender process.
 
+# Tests build ntender themselves, so go must be on PATH for them too.
+export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
 GOFLAGS_BUILD ?= -buildmode=pie -trimpath
 
-.PHONY: all ntender guests test demo clean
+.PHONY: all ntender runnc guests test demo clean
 
-all: ntender guests
+all: ntender runnc guests
 
 ntender:
 	CGO_ENABLED=1 $(GO) build $(GOFLAGS_BUILD) -o bin/ntender ./cmd/ntender
 	ln -sf ntender bin/solo5-hvt
 	ln -sf ntender bin/solo5-spt
 
+# runnc finds ntender next to itself in bin/.
+runnc:
+	CGO_ENABLED=1 $(GO) build $(GOFLAGS_BUILD) -o bin/runnc ./cmd/runnc
+
 guests:
 	$(MAKE) -C tests/guests
 
-# The tests need root, /dev/kvm, tap devices and network namespaces; with
+# The tests need root, /dev/kvm, tap devices, network namespaces and, for
+# runnc, Debian's docker.io (they start a private dockerd); with
 # NTENDER_REQUIRE_ALL=1 a missing one fails the run instead of skipping.
 test: all
 	$(GO) vet ./...

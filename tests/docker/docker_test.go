@@ -415,9 +415,10 @@ type container struct {
 
 func startNetGuest(t *testing.T, target string) container {
 	t.Helper()
-	// The net guest takes its address as a bare argument.
+	// runnc's default arguments (--ipv4=ADDR/PREFIX --ipv4-gateway=GW)
+	// give the net guest its address.
 	r, err := docker("run", "-d", "--runtime=runnc", "--network", env.network,
-		"-e", "RUNNC_NET_ARGS={address}", image, "/net."+target)
+		image, "/net."+target)
 	if err != nil {
 		t.Fatal(err)
 	}
