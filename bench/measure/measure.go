@@ -41,13 +41,11 @@ import (
 	"github.com/ntender/ntender/bench/internal/ptrace"
 )
 
-// ModeRunc measures a runc container given by a bundle.
-const ModeRunc = "runc"
-
 // Config sets what Measure runs.
 type Config struct {
 	Tenders bench.Tenders
-	// Modes names the modes to measure, from bench.AllModes.
+	// Modes names the modes to measure, from bench.AllModes and
+	// bench.ModeRunc.
 	Modes []string
 	// Unikernel is the hvt or spt binary; the binary of the other target
 	// is taken from beside it, with the .hvt or .spt suffix swapped.
@@ -196,64 +194,49 @@ func Measure(ctx context.Context, cfg Config) (report *Report, err error) {
 const sampleRatePath = "/proc/sys/kernel/perf_event_max_sample_rate"
 
 // newModes returns one result per mode with its command, or with the
-// reason it cannot run.
+// reason it cannot run. A runc bundle adds the runc mode.
 func newModes(cfg Config) ([]*ModeResult, error) {
 	names := cfg.Modes
-	var withRunc bool
-	if i := indexOf(names, ModeRunc); i >= 0 {
-		names = append(names[:i:i], names[i+1:]...)
-		withRunc = true
-	}
+	tenders := cfg.Tenders
 	if cfg.RuncBundle != "" {
-		withRunc = true
+		tenders.RuncBundle = cfg.RuncBundle
+		if !slices.Contains(names, bench.ModeRunc) {
+			names = append(slices.Clone(names), bench.ModeRunc)
+		}
 	}
-	modes, err := bench.NewModes(names, cfg.Tenders)
+	modes, err := bench.NewModes(names, tenders)
 	if err != nil {
 		return nil, err
 	}
+
 	base := strings.TrimSuffix(strings.TrimSuffix(cfg.Unikernel, ".hvt"), ".spt")
 	var results []*ModeResult
 	for _, m := range modes {
 		r := &ModeResult{Name: m.Name, Unavailable: m.Unavailable}
+		results = append(results, r)
+		if r.Unavailable != "" {
+			continue
+		}
+		if m.Name == bench.ModeRunc {
+			r.Command = []string{m.Tender, "run", "--bundle", tenders.RuncBundle}
+			continue
+		}
 		guest := base + "." + m.Target
-		if _, err := os.Stat(guest); err != nil && r.Unavailable == "" {
+		if _, err := os.Stat(guest); err != nil {
 			r.Unavailable = fmt.Sprintf("no %s binary: %v", m.Target, err)
+			continue
 		}
-		if r.Unavailable == "" {
-			r.Command = append(append([]string{m.Tender}, m.TenderArgs...), cfg.RunFlags...)
-			r.Command = append(append(r.Command, "--", guest), cfg.Args...)
-			r.Filter, err = tenderFilter(m, guest, cfg)
-			if err != nil {
-				// ntender rejects the mode, as it rejects spt-in-hvt
-				// before that backend exists.
-				r.Unavailable = err.Error()
-				r.Command = nil
-			}
+		r.Filter, err = tenderFilter(m, guest, cfg)
+		if err != nil {
+			// ntender rejects the mode, as it rejects spt-in-hvt
+			// before that backend exists.
+			r.Unavailable = err.Error()
+			continue
 		}
-		results = append(results, r)
-	}
-	if withRunc {
-		r := &ModeResult{Name: ModeRunc}
-		switch runc, err := exec.LookPath("runc"); {
-		case err != nil:
-			r.Unavailable = "runc is not installed"
-		case cfg.RuncBundle == "":
-			r.Unavailable = "no bundle: name one with --runc=BUNDLE"
-		default:
-			r.Command = []string{runc, "run", "--bundle", cfg.RuncBundle}
-		}
-		results = append(results, r)
+		r.Command = append(append([]string{m.Tender}, m.TenderArgs...), cfg.RunFlags...)
+		r.Command = append(append(r.Command, "--", guest), cfg.Args...)
 	}
 	return results, nil
-}
-
-func indexOf(names []string, name string) int {
-	for i, n := range names {
-		if n == name {
-			return i
-		}
-	}
-	return -1
 }
 
 // tenderFilter returns the filter of mode m: ntender prints its own, and
@@ -338,7 +321,7 @@ func (m *measurer) measureMode(ctx context.Context, r *ModeResult) error {
 // their own each time.
 func (m *measurer) command(ctx context.Context, r *ModeResult, prefix ...string) *exec.Cmd {
 	argv := append(prefix, r.Command...)
-	if r.Name == ModeRunc {
+	if r.Name == bench.ModeRunc {
 		m.runs++
 		argv = append(argv, fmt.Sprintf("ntender-measure-%d-%d", os.Getpid(), m.runs))
 	}

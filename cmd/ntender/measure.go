@@ -60,6 +60,7 @@ func measureCommand() *cli.Command {
 		Description: fmt.Sprintf(measureHelp, strings.Join(bench.AllModes, ","),
 			defaultPerfRuns, defaultMeasureTimeout),
 		SkipFlagParsing: true,
+		HideHelp:        true,
 		Action:          runMeasure,
 	}
 }
@@ -67,7 +68,11 @@ func measureCommand() *cli.Command {
 func runMeasure(c *cli.Context) error {
 	args := c.Args().Slice()
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-		return cli.ShowCommandHelp(c, "measure")
+		// SkipFlagParsing leaves --help to this action, and
+		// ShowCommandHelp finds no "measure" among the commands a
+		// command's own context sees, so print its help directly.
+		cli.HelpPrinter(c.App.Writer, cli.CommandHelpTemplate, c.Command)
+		return nil
 	}
 	self, err := os.Executable()
 	if err != nil {
