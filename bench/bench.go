@@ -64,8 +64,9 @@ const blockFileSize = 16 << 20
 
 // Run measures every figure in every available mode and returns the
 // report. A figure that fails in one mode is recorded with its error and
-// does not stop the others; Run returns an error only when it cannot
-// measure at all (bad configuration, no guests, no temporary directory).
+// does not stop the others. Run returns no report and an error when it
+// cannot measure at all (bad configuration, no guests, no temporary
+// directory), and the partial report with ctx.Err() when ctx ends first.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Runs < 1 || cfg.Calls < 1 || cfg.BlockRequests < 1 || cfg.Pings < 1 {
 		return nil, fmt.Errorf("invalid iteration counts (runs %d, calls %d, block requests %d, pings %d): each must be at least 1",
@@ -102,7 +103,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	b.probeModes(ctx)
 
 	var netErr error
-	if b.anyAvailable() {
+	if b.anyMeasures("ping_pps") {
 		cleanup, err := b.createNetwork()
 		if err != nil {
 			netErr = err
@@ -145,9 +146,10 @@ func (b *Bench) probeModes(ctx context.Context) {
 	}
 }
 
-func (b *Bench) anyAvailable() bool {
+// anyMeasures reports whether an available mode measures figure.
+func (b *Bench) anyMeasures(figure string) bool {
 	for _, m := range b.modes {
-		if m.Unavailable == "" {
+		if m.Unavailable == "" && m.Measures(figure) {
 			return true
 		}
 	}
@@ -159,9 +161,8 @@ func (b *Bench) guestPath(name, target string) string {
 	return filepath.Join(b.cfg.GuestDir, name+"."+target)
 }
 
-// measure runs each workload Runs times in every available mode, the
-// modes taking turns within each repetition so that a slow phase of the
-// host affects all of them alike.
+// measure runs every workload in every available mode and stores the
+// summarized figures in report.
 func (b *Bench) measure(ctx context.Context, report *Report, netErr error) {
 	workloads := b.workloads()
 	var available []Mode
@@ -170,25 +171,46 @@ func (b *Bench) measure(ctx context.Context, report *Report, netErr error) {
 			available = append(available, m)
 		}
 	}
-	samples := make(map[string]map[string][]float64)
-	failed := make(map[string]map[string]error)
+	samples, failed := b.sample(ctx, available, workloads, netErr)
+
 	for _, m := range available {
+		results := make(map[string]*Result)
+		for _, w := range workloads {
+			if !measures(m, w) {
+				continue
+			}
+			for _, fig := range w.figures {
+				results[fig] = summarizeFigure(samples[m.Name][fig], failed[m.Name][w.name], ctx.Err())
+			}
+		}
+		report.Results[m.Name] = results
+	}
+}
+
+// sample runs each workload Runs times in the modes that measure it and
+// returns the samples by mode and figure, and the first error by mode and
+// workload. The modes take turns within each repetition, so that a slow
+// phase of the host affects all of them alike. After an error, the
+// workload does not run again in that mode.
+func (b *Bench) sample(ctx context.Context, modes []Mode, workloads []workload, netErr error) (
+	samples map[string]map[string][]float64, failed map[string]map[string]error) {
+	samples = make(map[string]map[string][]float64)
+	failed = make(map[string]map[string]error)
+	total := 0
+	for _, m := range modes {
 		samples[m.Name] = make(map[string][]float64)
 		failed[m.Name] = make(map[string]error)
-	}
-
-	total := 0
-	for _, w := range workloads {
-		for _, m := range available {
+		for _, w := range workloads {
 			if measures(m, w) {
 				total += b.cfg.Runs
 			}
 		}
 	}
+
 	done := 0
 	for _, w := range workloads {
 		for run := 0; run < b.cfg.Runs; run++ {
-			for _, m := range available {
+			for _, m := range modes {
 				if !measures(m, w) {
 					continue
 				}
@@ -196,14 +218,11 @@ func (b *Bench) measure(ctx context.Context, report *Report, netErr error) {
 					b.cfg.Progress(done, total, fmt.Sprintf("%s %s %d/%d", m.Name, w.name, run+1, b.cfg.Runs))
 				}
 				done++
-				if ctx.Err() != nil {
+				if ctx.Err() != nil || failed[m.Name][w.name] != nil {
 					continue
 				}
 				if w.needsNet && netErr != nil {
 					failed[m.Name][w.name] = netErr
-					continue
-				}
-				if failed[m.Name][w.name] != nil {
 					continue
 				}
 				values, err := w.run(ctx, m)
@@ -220,19 +239,7 @@ func (b *Bench) measure(ctx context.Context, report *Report, netErr error) {
 	if b.cfg.Progress != nil {
 		b.cfg.Progress(total, total, "done")
 	}
-
-	for _, m := range available {
-		results := make(map[string]*Result)
-		for _, w := range workloads {
-			if !measures(m, w) {
-				continue
-			}
-			for _, fig := range w.figures {
-				results[fig] = summarizeFigure(samples[m.Name][fig], failed[m.Name][w.name], ctx.Err())
-			}
-		}
-		report.Results[m.Name] = results
-	}
+	return samples, failed
 }
 
 // measures reports whether mode m measures any figure of workload w.
