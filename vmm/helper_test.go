@@ -24,6 +24,8 @@ func TestMain(m *testing.M) {
 	case "":
 	case "filter-runtime":
 		os.Exit(runtimeUnderFilter())
+	case "spin":
+		os.Exit(runSpinningGuest())
 	default:
 		os.Exit(runTender(mode, helperArgs()))
 	}

@@ -3,16 +3,19 @@ package vmm
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ntender/ntender/abi"
 	"github.com/ntender/ntender/tests/guests"
 )
 
@@ -367,5 +370,99 @@ func TestMemoryTooLarge(t *testing.T) {
 	status, output := startCase(t, c, "seccomp").wait(t)
 	if status != 1 || !strings.Contains(output, "exceeds the max size 4294967296 bytes") {
 		t.Errorf("status %d, want 1 and the size error; output:\n%s", status, output)
+	}
+}
+
+// spinningGuest returns a hand-made hvt unikernel that prints "ready" with
+// one PUTS hypercall and then loops forever without a VM exit:
+//
+//	0x100000: mov $0x100100, %eax; mov $0x502, %dx; out %eax, %dx; jmp .
+//	0x100100: struct hvt_hc_puts {data 0x100200, len 6}
+//	0x100200: "ready\n"
+func spinningGuest() *abi.Unikernel {
+	text := make([]byte, 0x1000)
+	copy(text, []byte{
+		0xb8, 0x00, 0x01, 0x10, 0x00, // mov $0x100100, %eax
+		0x66, 0xba, 0x02, 0x05, // mov $0x502, %dx
+		0xef,       // out %eax, %dx
+		0xeb, 0xfe, // jmp .
+	})
+	binary.LittleEndian.PutUint64(text[0x100:], 0x100200)
+	binary.LittleEndian.PutUint64(text[0x108:], 6)
+	copy(text[0x200:], "ready\n")
+	return &abi.Unikernel{
+		Path:            "spinning-guest",
+		Target:          abi.TargetHVT,
+		ABIVersion:      2,
+		Entry:           0x100000,
+		KernelEnd:       0x101000,
+		ManifestEntries: 1,
+		Segments: []abi.Segment{{
+			Vaddr: 0x100000, Filesz: 0x1000, Memsz: 0x1000,
+			Start: 0x100000, End: 0x101000,
+			Prot: abi.ProtRead | abi.ProtExec, Data: text,
+		}},
+	}
+}
+
+// runSpinningGuest is the child side of TestSignalStopsSpinningGuest. The
+// main goroutine stays locked to the main thread, so the guest runs on
+// another thread, and Linux delivers a process signal to the main thread
+// (the thread group leader) rather than interrupting KVM_RUN.
+func runSpinningGuest() int {
+	runtime.LockOSThread()
+	type result struct {
+		status int
+		err    error
+	}
+	done := make(chan result)
+	go func() {
+		status, err := run(guestSpec{kernel: spinningGuest(), memMiB: 4},
+			Config{Log: func(msg string) { fmt.Fprintln(os.Stderr, msg) }})
+		done <- result{status, err}
+	}()
+	r := <-done
+	if r.err != nil {
+		fmt.Fprintln(os.Stderr, "ntender:", r.err)
+	}
+	return r.status
+}
+
+// TestSignalStopsSpinningGuest sends SIGTERM while the vCPU runs guest
+// code that never exits to the tender, so only the kick (immediate_exit
+// and a signal to the vCPU thread) can stop it.
+func TestSignalStopsSpinningGuest(t *testing.T) {
+	requireKVM(t)
+	ctx, cancel := context.WithTimeout(context.Background(), caseTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"=spin")
+	output := &syncBuffer{}
+	cmd.Stdout = output
+	cmd.Stderr = output
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for !strings.Contains(output.String(), "ready") {
+		if ctx.Err() != nil {
+			t.Fatalf("guest did not start; output:\n%s", output)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	status, err := guests.ExitStatus(cmd.Wait())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("the guest did not stop within %v", caseTimeout)
+	}
+	if status != 1 {
+		t.Errorf("status %d, want 1; output:\n%s", status, output)
+	}
+	if !strings.Contains(output.String(), "Exiting on signal 15") {
+		t.Errorf("output lacks \"Exiting on signal 15\":\n%s", output)
 	}
 }
