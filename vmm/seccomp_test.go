@@ -160,6 +160,24 @@ func TestFilterDecisions(t *testing.T) {
 	}
 }
 
+func TestFilterSetMSRsOnlyForSPT(t *testing.T) {
+	const setMSRs = kvmSetMSRsIoctl
+	vm := filterVM(t, hvtPolicy(testFds))
+	if got := evalFilter(t, vm, auditArchX8664, unix.SYS_IOCTL, 7, setMSRs); got != retKillProcess {
+		t.Errorf("KVM_SET_MSRS for an hvt guest: filter returned %#x, want kill", got)
+	}
+
+	fds := testFds
+	fds.SetMSRs = true
+	vm = filterVM(t, hvtPolicy(fds))
+	if got := evalFilter(t, vm, auditArchX8664, unix.SYS_IOCTL, 7, setMSRs); got != retAllow {
+		t.Errorf("KVM_SET_MSRS for an spt guest: filter returned %#x, want allow", got)
+	}
+	if got := evalFilter(t, vm, auditArchX8664, unix.SYS_IOCTL, 8, setMSRs); got != retKillProcess {
+		t.Errorf("KVM_SET_MSRS on another fd: filter returned %#x, want kill", got)
+	}
+}
+
 func TestPolicySize(t *testing.T) {
 	rules := hvtPolicy(testFds)
 	allowed := 0

@@ -25,6 +25,11 @@ import (
 // nothing below 0x10000, struct spt_boot_info at 0x11000 followed by the
 // manifest and command line, the ELF segments from 0x100000, and the stack
 // at the top. The shim's frame and code pages sit just below 0x100000.
+//
+// NOTE: the guest runs in ring 0, so privileged instructions (OUT, WRMSR,
+// CLI) that would kill an spt process with SIGSEGV work inside the VM.
+// They reach no host resource: only the shim port is served, and every
+// system call still goes through the allow-list.
 const (
 	shimFrameAddr = 0xFE000
 	shimCodeAddr  = 0xFF000
