@@ -75,7 +75,7 @@ func (b *Bench) start(ctx context.Context, m Mode, g guestRun) (*process, error)
 	argv := b.command(m, g)
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.Timeout)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	p := &process{cmd: cmd, ctx: ctx, cancel: cancel, argv: argv}
+	p := &process{cmd: cmd, ctx: ctx, cancel: cancel, argv: argv, timeout: b.cfg.Timeout}
 	cmd.Stdout = &p.output
 	cmd.Stderr = &p.output
 	p.started = time.Now()
@@ -94,6 +94,7 @@ type process struct {
 	argv    []string
 	output  syncBuffer
 	started time.Time
+	timeout time.Duration
 }
 
 // wait waits for the process and returns its result. A timeout or a
@@ -116,8 +117,8 @@ func (p *process) wait() (runResult, error) {
 		return r, fmt.Errorf("waiting for %s: %w", p.argv[0], err)
 	}
 	if errors.Is(p.ctx.Err(), context.DeadlineExceeded) {
-		return r, fmt.Errorf("%s: timed out; output ends: %s",
-			strings.Join(p.argv, " "), tail(r.output, 300))
+		return r, fmt.Errorf("%s: timed out after %v (raise --timeout); output ends: %s",
+			strings.Join(p.argv, " "), p.timeout, tail(r.output, 300))
 	}
 	if err := p.ctx.Err(); err != nil {
 		return r, fmt.Errorf("%s: %w", strings.Join(p.argv, " "), err)
@@ -165,13 +166,10 @@ func (b *Bench) runPeakRSS(m Mode, g guestRun) (runResult, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout = out
 	cmd.Stderr = out
-	timer := time.AfterFunc(b.cfg.Timeout, func() {
-		if cmd.Process != nil {
-			cmd.Process.Kill()
-		}
-	})
-	status, peak, err := ptrace.PeakRSS(cmd)
-	timedOut := !timer.Stop()
+	status, peak, err := ptrace.PeakRSS(cmd, b.cfg.Timeout)
+	if errors.Is(err, ptrace.ErrTimeout) {
+		return runResult{}, fmt.Errorf("%s: %w (raise --timeout)", strings.Join(argv, " "), err)
+	}
 	if err != nil {
 		return runResult{}, fmt.Errorf("%s: %w", strings.Join(argv, " "), err)
 	}
@@ -180,9 +178,6 @@ func (b *Bench) runPeakRSS(m Mode, g guestRun) (runResult, error) {
 		return runResult{}, fmt.Errorf("reading the output: %w", err)
 	}
 	r := runResult{output: string(output), status: status, maxRSSKiB: peak}
-	if timedOut {
-		return r, fmt.Errorf("%s: timed out after %v", strings.Join(argv, " "), b.cfg.Timeout)
-	}
 	return r, checkSuccess(argv, r)
 }
 

@@ -9,13 +9,16 @@ package ptrace
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -86,8 +89,9 @@ func waitExecStop(pid int) error {
 // parent's peak, from the shared memory map, into the child's ru_maxrss.
 //
 // cmd.Stdout and cmd.Stderr must be nil or *os.File, because cmd.Wait,
-// which copies other writers, is never called.
-func PeakRSS(cmd *exec.Cmd) (status int, peakKiB int64, err error) {
+// which copies other writers, is never called. A process still running
+// after timeout is killed with SIGKILL, and its result is ErrTimeout.
+func PeakRSS(cmd *exec.Cmd, timeout time.Duration) (status int, peakKiB int64, err error) {
 	type result struct {
 		status int
 		peak   int64
@@ -96,14 +100,18 @@ func PeakRSS(cmd *exec.Cmd) (status int, peakKiB int64, err error) {
 	done := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread()
-		s, p, err := peakRSS(cmd)
+		s, p, err := peakRSS(cmd, timeout)
 		done <- result{s, p, err}
 	}()
 	r := <-done
 	return r.status, r.peak, r.err
 }
 
-func peakRSS(cmd *exec.Cmd) (int, int64, error) {
+// ErrTimeout is returned by PeakRSS for a process it killed at the
+// timeout.
+var ErrTimeout = errors.New("timed out")
+
+func peakRSS(cmd *exec.Cmd, timeout time.Duration) (int, int64, error) {
 	for _, w := range []any{cmd.Stdout, cmd.Stderr} {
 		if _, ok := w.(*os.File); w != nil && !ok {
 			return 0, 0, fmt.Errorf("measuring peak RSS: stdout and stderr must be files")
@@ -118,6 +126,21 @@ func peakRSS(cmd *exec.Cmd) (int, int64, error) {
 	}
 	pid := cmd.Process.Pid
 	defer cmd.Process.Release()
+	// A pidfd names this process even after it is reaped, so the timer
+	// can never signal another process that reuses the pid.
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		cmd.Process.Kill()
+		return 0, 0, fmt.Errorf("opening a pidfd for process %d: %w", pid, err)
+	}
+	defer unix.Close(pidfd)
+	var timedOut atomic.Bool
+	timer := time.AfterFunc(timeout, func() {
+		timedOut.Store(true)
+		unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
+	})
+	defer timer.Stop()
+
 	if err := waitExecStop(pid); err != nil {
 		cmd.Process.Kill()
 		return 0, 0, err
@@ -138,6 +161,8 @@ func peakRSS(cmd *exec.Cmd) (int, int64, error) {
 			return 0, 0, fmt.Errorf("waiting for process %d: %w", pid, err)
 		}
 		switch {
+		case (ws.Exited() || ws.Signaled()) && timedOut.Load():
+			return 0, 0, fmt.Errorf("process %d: %w after %v", pid, ErrTimeout, timeout)
 		case ws.Exited():
 			return ws.ExitStatus(), peak, checkPeak(peak, pid)
 		case ws.Signaled():

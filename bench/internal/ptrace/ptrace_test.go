@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // processState returns the state letter of /proc/PID/stat, such as "t"
@@ -75,7 +76,7 @@ func TestStartGatedSetupFailureKills(t *testing.T) {
 
 func TestPeakRSSReportsStatusAndPeak(t *testing.T) {
 	cmd := exec.Command("/bin/sh", "-c", "exit 3")
-	status, peak, err := PeakRSS(cmd)
+	status, peak, err := PeakRSS(cmd, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +99,7 @@ func TestPeakRSSReportsStatusAndPeak(t *testing.T) {
 
 func TestPeakRSSReportsSignal(t *testing.T) {
 	cmd := exec.Command("/bin/sh", "-c", "kill -SEGV $$")
-	status, _, err := PeakRSS(cmd)
+	status, _, err := PeakRSS(cmd, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +111,15 @@ func TestPeakRSSReportsSignal(t *testing.T) {
 func TestPeakRSSRejectsPipedOutput(t *testing.T) {
 	cmd := exec.Command("/bin/true")
 	cmd.Stdout = &strings.Builder{}
-	if _, _, err := PeakRSS(cmd); err == nil {
+	if _, _, err := PeakRSS(cmd, time.Minute); err == nil {
 		t.Error("PeakRSS accepted a writer that only cmd.Wait would copy")
+	}
+}
+
+func TestPeakRSSKillsAtTimeout(t *testing.T) {
+	cmd := exec.Command("/bin/sleep", "600")
+	_, _, err := PeakRSS(cmd, 100*time.Millisecond)
+	if !errors.Is(err, ErrTimeout) {
+		t.Errorf("PeakRSS = %v, expected ErrTimeout", err)
 	}
 }
