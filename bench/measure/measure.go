@@ -163,17 +163,8 @@ func Measure(ctx context.Context, cfg Config) (report *Report, err error) {
 
 	m := &measurer{cfg: cfg, in: in}
 	report = &Report{Machine: bench.DescribeMachine()}
-	if ok, reason := in.functionTracerAllowed(); ok {
-		m.useFunctionTracer = true
-		report.KernelFunctionsMethod = "ftrace function tracer"
-	} else {
-		if _, err := exec.LookPath("perf"); err != nil {
-			return nil, fmt.Errorf("the function tracer is not usable (%s) and perf is not installed: %w", reason, err)
-		}
-		report.KernelFunctionsMethod = "perf sampling (sampled lower bound)"
-		report.SampledLowerBound = true
-		report.FunctionTracerRejected = reason
-		report.PerfRuns = cfg.PerfRuns
+	if err := m.chooseFunctionMethod(report); err != nil {
+		return nil, err
 	}
 
 	for _, mode := range modes {
@@ -192,6 +183,25 @@ func Measure(ctx context.Context, cfg Config) (report *Report, err error) {
 }
 
 const sampleRatePath = "/proc/sys/kernel/perf_event_max_sample_rate"
+
+// chooseFunctionMethod picks the function tracer when the kernel allows
+// it and perf sampling otherwise, and records the choice in report.
+func (m *measurer) chooseFunctionMethod(report *Report) error {
+	ok, reason := m.in.functionTracerAllowed()
+	if ok {
+		m.useFunctionTracer = true
+		report.KernelFunctionsMethod = "ftrace function tracer"
+		return nil
+	}
+	if _, err := exec.LookPath("perf"); err != nil {
+		return fmt.Errorf("the function tracer is not usable (%s) and perf is not installed: %w", reason, err)
+	}
+	report.KernelFunctionsMethod = "perf sampling (sampled lower bound)"
+	report.SampledLowerBound = true
+	report.FunctionTracerRejected = reason
+	report.PerfRuns = m.cfg.PerfRuns
+	return nil
+}
 
 // newModes returns one result per mode with its command, or with the
 // reason it cannot run. A runc bundle adds the runc mode.
