@@ -158,9 +158,7 @@ func (s *sptCalls) handle() (*Halt, error) {
 	}
 
 	if nr > 1<<20 || !s.policy.Allows(int(nr), args) {
-		return &Halt{Status: statusSIGSYS, Reason: fmt.Sprintf(
-			"system call %d (args %#x) is not allowed by the spt policy, "+
-				"exiting as solo5-spt would on SIGSYS", nr, args[:3])}, nil
+		return s.forbidden(nr, args[0], args[1], args[2]), nil
 	}
 
 	var ret uint64
@@ -206,6 +204,15 @@ func (s *sptCalls) handle() (*Halt, error) {
 	}
 	le.PutUint64(frame, ret)
 	return nil, nil
+}
+
+// forbidden returns the halt for a system call the spt policy does not
+// allow. It takes the arguments by value so that the caller's argument
+// array stays on the stack.
+func (s *sptCalls) forbidden(nr, a0, a1, a2 uint64) *Halt {
+	return &Halt{Status: statusSIGSYS, Reason: fmt.Sprintf(
+		"system call %d (args %#x, %#x, %#x) is not allowed by the spt "+
+			"policy, exiting as solo5-spt would on SIGSYS", nr, a0, a1, a2)}
 }
 
 // bufArg describes a pointer argument: its index, its size in bytes and

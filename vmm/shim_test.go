@@ -317,3 +317,20 @@ func TestGuestTableSPTInVM(t *testing.T) {
 		})
 	}
 }
+
+func TestShimDoesNotAllocate(t *testing.T) {
+	f := newSPTFixture(t)
+	f.calls.sys = func(nr uintptr, args [6]uint64, bufs *[6][]byte) uint64 { return 512 }
+	f.calls.console = discard{}
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, _, err := f.syscall(unix.SYS_PREAD64, 7, 0x200000, 512, 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := f.syscall(unix.SYS_WRITE, 1, 0x200000, 100); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("pread64 and console write allocate %v times per call, want 0", allocs)
+	}
+}
