@@ -159,9 +159,16 @@ func run(spec guestSpec, cfg Config) (int, error) {
 			// returns, so the notification can stay.
 			defer signal.Stop(sigs)
 		}
+		// The goroutine must be gone before m.close unmaps the kvm_run
+		// area that requestStop writes, so this defer waits for it.
 		done := make(chan struct{})
-		defer close(done)
+		exited := make(chan struct{})
+		defer func() {
+			close(done)
+			<-exited
+		}()
 		go func() {
+			defer close(exited)
 			select {
 			case s := <-sigs:
 				m.requestStop(&SignalError{Signal: s.(syscall.Signal)})
