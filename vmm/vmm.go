@@ -352,20 +352,8 @@ func (m *machine) writeBootInfo() error {
 	}
 
 	k := m.spec.kernel
-	att := make(map[int]abi.Attachment, len(m.spec.blocks)+len(m.spec.nets))
-	for _, b := range m.spec.blocks {
-		att[b.Index] = abi.Attachment{
-			Capacity:  b.Capacity,
-			BlockSize: uint16(b.SectorSize),
-			HostFD:    int(b.File.Fd()),
-		}
-	}
-	for _, n := range m.spec.nets {
-		a := abi.Attachment{MTU: uint16(n.MTU), HostFD: n.Fd}
-		copy(a.MAC[:], n.MAC)
-		att[n.Index] = a
-	}
-	manifest := k.MarshalManifest(att)
+	manifest := k.MarshalManifest(devices.Attachments(m.spec.blocks,
+		m.spec.nets, nil))
 
 	area, err := placeBootArea(len(manifest))
 	if err != nil {
