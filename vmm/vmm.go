@@ -527,9 +527,10 @@ func (m *machine) close() {
 }
 
 // Run executes the plan's unikernel in a KVM virtual machine and returns
-// the guest's exit status when the guest halts: the HALT status & 0xFF of
-// an hvt guest, or what a shell would report for an spt guest (its
-// exit_group status, 139 for a fault, 159 for a forbidden system call). A tender-side failure (setup, a bad guest pointer, an unhandled
+// the guest's exit status when the guest halts. For an hvt guest that is
+// its HALT status & 0xFF. For an spt guest it is what a shell reports for
+// solo5-spt: the exit_group status, 139 for a fault, or 159 for a
+// forbidden system call. A tender-side failure (setup, a bad guest pointer, an unhandled
 // exit, a fatal I/O error, SIGINT or SIGTERM) returns status 1 and an
 // error. Run does not close the plan's devices.
 //
