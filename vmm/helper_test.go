@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"runtime/debug"
@@ -57,9 +58,12 @@ func runTender(mode string, args []string) int {
 	}
 	defer p.Close()
 
+	// The logger is the kind cmd/ntender uses, so that the tests catch
+	// system calls a log line makes under the filter.
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	cfg := Config{
 		NoSeccomp: mode != "seccomp",
-		Log:       func(msg string) { fmt.Fprintln(os.Stderr, "ntender:", msg) },
+		Log:       func(msg string) { log.Warn(msg) },
 	}
 	if mode == "print-filter" {
 		cfg.PrintFilter = os.Stdout

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	seccomp "github.com/seccomp/libseccomp-golang"
 	"golang.org/x/sys/unix"
@@ -282,6 +283,10 @@ func installFilter(rules []Rule) error {
 	// from re-reading CPU affinity and cgroup limits every second, which
 	// would call sched_getaffinity and openat.
 	runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	// The time package reads /etc/localtime the first time a time is
+	// shown in the local zone, as a logger does for every line. Load it
+	// now, while openat is still allowed.
+	_, _ = time.Now().Zone()
 
 	filter, err := buildFilter(rules)
 	if err != nil {
