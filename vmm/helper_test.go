@@ -27,6 +27,8 @@ func TestMain(m *testing.M) {
 		os.Exit(runtimeUnderFilter())
 	case "spin":
 		os.Exit(runSpinningGuest())
+	case "ring":
+		os.Exit(runRingGuest(helperArgs()))
 	default:
 		os.Exit(runTender(mode, helperArgs()))
 	}
