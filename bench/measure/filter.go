@@ -27,13 +27,13 @@ var (
 )
 
 // hvtFilterHeader starts the process filter in the output of
-// `ntender run --print-filter` under hvt; the spt policy of the syscall
+// `ntender run --print-filter` under hvt. The spt policy of the syscall
 // shim may follow it.
 const hvtFilterHeader = "seccomp filter (default action"
 
 // ParseFilter reads the output of `ntender run --print-filter`. Under hvt
-// it returns the process filter, which comes first; under spt, the rows
-// of the guest policy table.
+// it returns the process filter, which comes first. Under spt it returns
+// the rows of the guest policy table.
 func ParseFilter(output string) Filter {
 	f := Filter{Source: "ntender run --print-filter"}
 	if i := strings.Index(output, hvtFilterHeader); i >= 0 {

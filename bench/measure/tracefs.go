@@ -67,9 +67,9 @@ type instance struct {
 }
 
 // newInstance creates instance name under root with a buffer of
-// bufferKiB per CPU, the global clock (comparable across CPUs) and
-// event-fork (threads and children of a traced pid are traced too).
-// Every change is recorded in s.
+// bufferKiB per CPU and the global clock, which is comparable across
+// CPUs. It sets event-fork and function-fork, so that the threads and
+// children of a traced pid are traced too. Every change is recorded in s.
 func newInstance(s *Settings, root, name string, bufferKiB int) (*instance, error) {
 	in := &instance{dir: filepath.Join(root, "instances", name)}
 	if err := s.Mkdir(in.dir); err != nil {

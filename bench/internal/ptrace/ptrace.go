@@ -1,6 +1,7 @@
 // Package ptrace starts a command stopped right after its execve, so that
-// a caller can set up measurements of exactly that process before it runs
-// its first instruction, and reads the peak memory of a process at exit.
+// a caller can set up measurements of exactly that process before its
+// first instruction runs. It also reads the peak memory of a process at
+// its exit.
 //
 // The kernel accepts ptrace requests for a tracee only from the thread
 // that traces it, so every function here runs its whole ptrace session on
