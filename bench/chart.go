@@ -112,6 +112,16 @@ func newBarPlot(panel BarPanel) (*plot.Plot, error) {
 		}
 		p.Add(bar)
 	}
+	// Leave room above the tallest bar or range, which the axis would
+	// otherwise end at.
+	top := 0.0
+	for i, v := range panel.Values {
+		top = max(top, v)
+		if panel.High != nil {
+			top = max(top, panel.High[i])
+		}
+	}
+	p.Y.Max = top * 1.08
 	if panel.Low != nil && panel.High != nil {
 		ranges := errorRanges{values: panel.Values, low: panel.Low, high: panel.High}
 		bars, err := plotter.NewYErrorBars(ranges)
