@@ -150,7 +150,7 @@ func (r *Report) WriteJSON(w io.Writer) error {
 // the ratio to the baseline. Unavailable modes are listed with the
 // reason below the table.
 func (r *Report) WriteTable(w io.Writer) error {
-	fmt.Fprintf(w, "%s, %d CPUs, Linux %s, KVM modules %s; %d runs each\n\n",
+	fmt.Fprintf(w, "%s, %d CPUs, Linux %s, KVM modules %s; runs per figure: %d\n\n",
 		r.Machine.CPU, r.Machine.CPUs, r.Machine.Kernel,
 		strings.Join(r.Machine.KVMModules, ","), r.Settings.Runs)
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', tabwriter.AlignRight)
