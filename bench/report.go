@@ -107,8 +107,12 @@ func DescribeMachine() Machine {
 		m.Kernel = unix.ByteSliceToString(uts.Release[:])
 	}
 	m.CPU = procField("/proc/cpuinfo", "model name")
-	if kb, err := strconv.ParseInt(strings.Fields(procField("/proc/meminfo", "MemTotal") + " 0")[0], 10, 64); err == nil {
-		m.MemoryMiB = kb / 1024
+	// MemTotal reads "24683520 kB".
+	fields := strings.Fields(procField("/proc/meminfo", "MemTotal"))
+	if len(fields) == 2 && fields[1] == "kB" {
+		if kb, err := strconv.ParseInt(fields[0], 10, 64); err == nil {
+			m.MemoryMiB = kb / 1024
+		}
 	}
 	for _, mod := range []string{"kvm", "kvm_intel", "kvm_amd", "kvm_pvm"} {
 		if _, err := os.Stat("/sys/module/" + mod); err == nil {
