@@ -444,6 +444,7 @@ func TestSignalStopsSpinningGuest(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+
 	for !strings.Contains(output.String(), "ready") {
 		if ctx.Err() != nil {
 			t.Fatalf("guest did not start; output:\n%s", output)
@@ -453,6 +454,7 @@ func TestSignalStopsSpinningGuest(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+
 	status, err := guests.ExitStatus(cmd.Wait())
 	if err != nil {
 		t.Fatal(err)
@@ -521,7 +523,7 @@ func ringGuest() *abi.Unikernel {
 	}
 }
 
-// runRingGuest is the child side of TestNetRingWrite: it attaches the tap
+// runRingGuest is the child side of TestNetRingWrite. It attaches the tap
 // args[0] and runs ringGuest under the seccomp filter.
 func runRingGuest(args []string) int {
 	k := ringGuest()
