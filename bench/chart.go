@@ -91,6 +91,8 @@ func BarColor(i int) color.Color {
 	return barColors[i%len(barColors)]
 }
 
+// newBarPlot builds the plot of one panel, one bar chart per value so
+// that each bar can have its own color.
 func newBarPlot(panel BarPanel) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = panel.Title
@@ -98,6 +100,7 @@ func newBarPlot(panel BarPanel) (*plot.Plot, error) {
 	p.Y.Label.Text = panel.YLabel
 	p.Y.Min = 0
 	p.X.Tick.Label.Font.Size = vg.Points(7)
+
 	width := vg.Points(18)
 	for i, v := range panel.Values {
 		bar, err := plotter.NewBarChart(plotter.Values{v}, width)
@@ -112,6 +115,7 @@ func newBarPlot(panel BarPanel) (*plot.Plot, error) {
 		}
 		p.Add(bar)
 	}
+
 	// Leave room above the tallest bar or range, which the axis would
 	// otherwise end at.
 	top := 0.0
@@ -122,6 +126,7 @@ func newBarPlot(panel BarPanel) (*plot.Plot, error) {
 		}
 	}
 	p.Y.Max = top * 1.08
+
 	if panel.Low != nil && panel.High != nil {
 		ranges := errorRanges{values: panel.Values, low: panel.Low, high: panel.High}
 		bars, err := plotter.NewYErrorBars(ranges)

@@ -96,10 +96,10 @@ type ModeResult struct {
 	// first seccomp filter was installed; nil when none was installed.
 	SyscallsAfterFilter []string `json:"syscalls_after_filter"`
 	// OutsideFilter are SyscallsAfterFilter that Filter neither allows
-	// nor answers with an error: calls the filter kills the process for.
+	// nor fails with an error, so calls for which it kills the process.
 	OutsideFilter []string `json:"outside_filter"`
-	// FailedByFilter are SyscallsAfterFilter that the filter answers
-	// with an error, such as clone3 with ENOSYS.
+	// FailedByFilter are SyscallsAfterFilter for which the filter
+	// returns an error, such as ENOSYS for clone3.
 	FailedByFilter []string `json:"failed_by_filter,omitempty"`
 	// Filter is the tender's seccomp allow-list; nil for runc.
 	Filter *Filter `json:"filter,omitempty"`

@@ -68,9 +68,9 @@ func measureCommand() *cli.Command {
 func runMeasure(c *cli.Context) error {
 	args := c.Args().Slice()
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-		// SkipFlagParsing leaves --help to this action, and
-		// ShowCommandHelp finds no "measure" among the commands a
-		// command's own context sees, so print its help directly.
+		// SkipFlagParsing leaves --help to this action. ShowCommandHelp
+		// looks "measure" up among the subcommands of this command's
+		// context and finds none, so the help is printed directly.
 		cli.HelpPrinter(c.App.Writer, cli.CommandHelpTemplate, c.Command)
 		return nil
 	}

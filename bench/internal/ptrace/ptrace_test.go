@@ -29,6 +29,7 @@ func TestStartGatedStopsBeforeRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer out.Close()
+
 	cmd := exec.Command("/bin/sh", "-c", "echo ran")
 	cmd.Stdout = out
 	var state string
@@ -44,6 +45,7 @@ func TestStartGatedStopsBeforeRunning(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatal(err)
 	}
+
 	if setupPid != cmd.Process.Pid {
 		t.Errorf("setup got pid %d, expected %d", setupPid, cmd.Process.Pid)
 	}
