@@ -75,6 +75,12 @@ func (b *Bench) start(ctx context.Context, m Mode, g guestRun) (*process, error)
 	argv := b.command(m, g)
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.Timeout)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	// A process group of its own lets a timeout or Ctrl-C end the
+	// tender's children too, such as the container of runc run.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error {
+		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
 	p := &process{cmd: cmd, ctx: ctx, cancel: cancel, argv: argv, timeout: b.cfg.Timeout}
 	cmd.Stdout = &p.output
 	cmd.Stderr = &p.output

@@ -140,7 +140,7 @@ func Measure(ctx context.Context, cfg Config) (report *Report, err error) {
 	var settings Settings
 	defer func() {
 		if rerr := settings.Restore(); rerr != nil {
-			err = errors.Join(err, fmt.Errorf("restoring tracing settings: %w", rerr))
+			err = errors.Join(err, fmt.Errorf("%w: %w", ErrRestore, rerr))
 		}
 	}()
 	root, err := mountTracefs(&settings)
@@ -183,6 +183,10 @@ func Measure(ctx context.Context, cfg Config) (report *Report, err error) {
 }
 
 const sampleRatePath = "/proc/sys/kernel/perf_event_max_sample_rate"
+
+// ErrRestore marks the error of a tracing setting that Measure changed
+// and could not restore; the message names the setting.
+var ErrRestore = errors.New("restoring tracing settings failed")
 
 // chooseFunctionMethod picks the function tracer when the kernel allows
 // it and perf sampling otherwise, and records the choice in report.
@@ -336,8 +340,22 @@ func (m *measurer) command(ctx context.Context, r *ModeResult, prefix ...string)
 		argv = append(argv, fmt.Sprintf("ntender-measure-%d-%d", os.Getpid(), m.runs))
 	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.WaitDelay = time.Second
+	killGroupOnCancel(cmd)
 	return cmd
+}
+
+// killGroupOnCancel starts cmd in a process group of its own and makes
+// the end of its context kill the whole group, so that no child of perf
+// or runc outlives a canceled measurement.
+func killGroupOnCancel(cmd *exec.Cmd) {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true
+	cmd.Cancel = func() error {
+		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
+	cmd.WaitDelay = time.Second
 }
 
 // runGated runs cmd stopped after execve, calls setup with its pid, and
@@ -498,7 +516,7 @@ func (m *measurer) sampleFunctions(ctx context.Context, r *ModeResult) (PerfProf
 		out, err := cmd.CombinedOutput()
 		cancel()
 		if _, serr := exitStatus(err); serr != nil {
-			return PerfProfile{}, fmt.Errorf("perf record: %w: %s", serr, strings.TrimSpace(string(out)))
+			return PerfProfile{}, withOutput(fmt.Errorf("perf record: %w", serr), out)
 		}
 		script := exec.CommandContext(ctx, "perf", "script", "-i", data, "-F", "comm,pid,tid,time,event,ip,sym,trace")
 		var stderr bytes.Buffer
@@ -512,7 +530,7 @@ func (m *measurer) sampleFunctions(ctx context.Context, r *ModeResult) (PerfProf
 		}
 		profile, perr := ParsePerfScript(stdout, "perf-exec")
 		if err := script.Wait(); err != nil {
-			return PerfProfile{}, fmt.Errorf("perf script: %w: %s", err, strings.TrimSpace(stderr.String()))
+			return PerfProfile{}, withOutput(fmt.Errorf("perf script: %w", err), stderr.Bytes())
 		}
 		if perr != nil {
 			return PerfProfile{}, perr
@@ -532,6 +550,14 @@ func (m *measurer) sampleFunctions(ctx context.Context, r *ModeResult) (PerfProf
 		result.AfterFilter = sortedSet(after)
 	}
 	return result, nil
+}
+
+// withOutput appends a program's output to err when there is any.
+func withOutput(err error, output []byte) error {
+	if text := strings.TrimSpace(string(output)); text != "" {
+		return fmt.Errorf("%w: %s", err, text)
+	}
+	return err
 }
 
 // readSampleRate returns perf_event_max_sample_rate.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -97,7 +98,7 @@ func runMeasure(c *cli.Context) error {
 		fmt.Fprint(os.Stderr, "\r\033[K")
 	}
 	if report == nil {
-		return cli.Exit("measure: "+err.Error(), 1)
+		return cli.Exit(measureError(err), 1)
 	}
 
 	out := c.App.Writer
@@ -114,12 +115,22 @@ func runMeasure(c *cli.Context) error {
 		werr = report.Plot(s.plotPath)
 	}
 	if err != nil {
-		return cli.Exit("measure: "+err.Error(), 1)
+		return cli.Exit(measureError(err), 1)
 	}
 	if werr != nil {
 		return cli.Exit("measure: "+werr.Error(), 1)
 	}
 	return nil
+}
+
+// measureError returns the message for an error of measure.Measure. An
+// interrupted run says that the tracing settings are as they were, unless
+// restoring them failed.
+func measureError(err error) string {
+	if errors.Is(err, context.Canceled) && !errors.Is(err, measure.ErrRestore) {
+		return "measure: interrupted; the tracing settings are restored"
+	}
+	return "measure: " + err.Error()
 }
 
 // parseMeasureArgs separates measure's own options from the tender
