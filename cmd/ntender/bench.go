@@ -30,7 +30,7 @@ with the ratio of ntender's median to the upstream tender's median from the
 same run. The ping figures need root: the bench creates a network namespace
 with a tap for them and deletes it at the end.`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "modes", Value: strings.Join(def.Modes, ","), Usage: "comma-separated modes to run"},
+			&cli.StringFlag{Name: "modes", Value: strings.Join(def.Modes, ","), Usage: "comma-separated modes to run, from " + strings.Join(bench.AllModes, ", ") + " and " + bench.ModeRunc},
 			&cli.StringFlag{Name: "solo5-hvt", Usage: "upstream solo5-hvt `PATH` (default: solo5-hvt on PATH)"},
 			&cli.StringFlag{Name: "solo5-spt", Usage: "upstream solo5-spt `PATH` (default: solo5-spt on PATH)"},
 			&cli.StringFlag{Name: "runc", Usage: "also time runc running the OCI bundle `BUNDLE` (boot_ms only; its program should be a static hello)"},
@@ -50,7 +50,7 @@ with a tap for them and deletes it at the end.`,
 
 func runBench(c *cli.Context) error {
 	if c.NArg() != 0 {
-		return cli.Exit(fmt.Sprintf("bench: unexpected argument %q", c.Args().First()), 1)
+		return cli.Exit(fmt.Sprintf("bench: unexpected argument %q; bench takes options only, see ntender bench --help", c.Args().First()), 1)
 	}
 	self, err := os.Executable()
 	if err != nil {
