@@ -61,10 +61,12 @@ type Choice struct {
 	Reason string
 }
 
-// Choose picks the backend for a unikernel of the given target. A requested
-// mode other than auto is honoured when it can run the target; auto takes
-// hvt for hvt binaries and spt for spt binaries. probe reports whether KVM
-// is usable (ProbeKVM in production; tests pass their own).
+// Choose picks the backend for a unikernel of the given target. An hvt
+// unikernel runs only under hvt, so it needs KVM. An spt unikernel runs
+// under either backend: --mode=auto takes hvt when KVM is usable, because
+// a virtual machine reaches less of the host kernel than a process, and
+// spt otherwise. probe reports whether KVM is usable (ProbeKVM in
+// production; tests pass their own).
 func Choose(requested plan.Mode, target abi.Target, probe func() error) (Choice, error) {
 	switch target {
 	case abi.TargetHVT:
@@ -78,11 +80,17 @@ func Choose(requested plan.Mode, target abi.Target, probe func() error) (Choice,
 	case abi.TargetSPT:
 		switch requested {
 		case plan.ModeHVT:
-			return Choice{}, fmt.Errorf("%w: running an spt unikernel under --mode=hvt is not supported yet; use --mode=spt", ErrNoBackend)
+			if err := probe(); err != nil {
+				return Choice{}, fmt.Errorf("%w: --mode=hvt needs KVM, which is not usable here (%v); use --mode=spt", ErrNoBackend, err)
+			}
+			return Choice{plan.ModeHVT, "requested with --mode=hvt; spt unikernel in a VM"}, nil
 		case plan.ModeSPT:
 			return Choice{plan.ModeSPT, "requested with --mode=spt"}, nil
 		}
-		return Choice{plan.ModeSPT, "spt unikernel"}, nil
+		if err := probe(); err != nil {
+			return Choice{plan.ModeSPT, fmt.Sprintf("spt unikernel and KVM is not usable (%v)", err)}, nil
+		}
+		return Choice{plan.ModeHVT, "spt unikernel in a VM because KVM is usable"}, nil
 	}
 	return Choice{}, fmt.Errorf("%w: ABI target %d is neither hvt nor spt", ErrNoBackend, target)
 }

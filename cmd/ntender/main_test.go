@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ntender/ntender/tender"
 	"github.com/ntender/ntender/tests/guests"
 )
 
@@ -152,12 +153,20 @@ func TestDryRun(t *testing.T) {
 	if _, err := os.Stat(hello); err != nil {
 		t.Skipf("%s not built (make -C tests/guests): %v", hello, err)
 	}
+	want := "mode: hvt ("
+	if err := tender.ProbeKVM(); err != nil {
+		want = "mode: spt ("
+	}
 	stdout, stderr, status := runBinary(t, "ntender", "--dry-run", hello)
 	if status != 0 {
 		t.Fatalf("status %d, want 0; stderr: %s", status, stderr)
 	}
+	if !strings.HasPrefix(stdout, want) {
+		t.Errorf("stdout = %q, want it to start with %q", stdout, want)
+	}
+	stdout, _, _ = runBinary(t, "ntender", "--dry-run", "--mode=spt", hello)
 	if !strings.HasPrefix(stdout, "mode: spt (") {
-		t.Errorf("stdout = %q, want the spt choice", stdout)
+		t.Errorf("with --mode=spt, stdout = %q, want the spt choice", stdout)
 	}
 }
 
