@@ -118,6 +118,9 @@ type ModeResult struct {
 	// are null.
 	KernelFunctionsAfterFilter     int      `json:"kernel_functions_after_filter"`
 	KernelFunctionNamesAfterFilter []string `json:"kernel_function_names_after_filter"`
+	// FunctionEventsLost counts function tracer events the ring buffer
+	// lost. When it is not zero, KernelFunctions is a lower bound too.
+	FunctionEventsLost int64 `json:"function_events_lost,omitempty"`
 
 	Error string `json:"error,omitempty"`
 }
@@ -315,7 +318,7 @@ func (m *measurer) measureMode(ctx context.Context, r *ModeResult) error {
 	var names PerfProfile
 	if m.useFunctionTracer {
 		m.progress(r.Name + ": tracing kernel functions")
-		names.Functions, err = m.traceFunctions(ctx, r)
+		names.Functions, r.FunctionEventsLost, err = m.traceFunctions(ctx, r)
 	} else {
 		names, err = m.sampleFunctions(ctx, r)
 	}
@@ -444,16 +447,17 @@ func (m *measurer) traceSyscalls(ctx context.Context, r *ModeResult) ([]SyscallE
 }
 
 // traceFunctions runs r once under the function tracer limited to its
-// processes and returns the distinct functions.
+// processes and returns the distinct functions and the number of events
+// the ring buffer lost.
 //
 // NOTE: this path has not run on a kernel that allows the function
 // tracer. Only its parser, ParseFunctionTrace, has tests. It also counts
 // no functions after the filter, unlike the perf path.
-func (m *measurer) traceFunctions(ctx context.Context, r *ModeResult) ([]string, error) {
+func (m *measurer) traceFunctions(ctx context.Context, r *ModeResult) ([]string, int64, error) {
 	var run Settings
 	defer run.Restore()
 	if err := m.in.clear(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	setup := func(pid int) error {
 		steps := [][2]string{
@@ -474,15 +478,20 @@ func (m *measurer) traceFunctions(ctx context.Context, r *ModeResult) ([]string,
 		err = rerr
 	}
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 
+	lost, err := m.in.lostEvents()
+	if err != nil {
+		return nil, 0, err
+	}
 	f, err := os.Open(m.in.path("trace"))
 	if err != nil {
-		return nil, fmt.Errorf("reading the function trace: %w", err)
+		return nil, 0, fmt.Errorf("reading the function trace: %w", err)
 	}
 	defer f.Close()
-	return ParseFunctionTrace(f)
+	names, err := ParseFunctionTrace(f)
+	return names, lost, err
 }
 
 // sampleFunctions runs r PerfRuns times under perf record, which samples

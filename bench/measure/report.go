@@ -89,6 +89,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 			if m.LostEvents > 0 {
 				fmt.Fprintf(w, "%s: the trace lost %d events; the syscall lists may be incomplete\n", m.Name, m.LostEvents)
 			}
+			if m.FunctionEventsLost > 0 {
+				fmt.Fprintf(w, "%s: the function trace lost %d events; its kernel function count is a lower bound\n",
+					m.Name, m.FunctionEventsLost)
+			}
 		}
 	}
 	return nil
