@@ -574,7 +574,8 @@ func TestKillSptInPidNamespace(t *testing.T) {
 	n := newTestNetwork(t)
 	tc := newTestContainer(t, ntender, guests.Binary("net", "spt"))
 	joinNetns(tc.spec, n.path())
-	tc.spec.Process.Env = []string{NetArgsEnv + "={address}"}
+	// --mode=auto would run the spt guest in a VM when KVM is usable.
+	tc.spec.Process.Env = []string{NetArgsEnv + "={address}", ModeEnv + "=spt"}
 	proc, err := tc.create(t)
 	if err != nil {
 		t.Fatal(err)

@@ -416,9 +416,10 @@ type container struct {
 func startNetGuest(t *testing.T, target string) container {
 	t.Helper()
 	// runnc's default arguments (--ipv4=ADDR/PREFIX --ipv4-gateway=GW)
-	// give the net guest its address.
+	// give the net guest its address. The guest runs on the backend of its
+	// own target: --mode=auto would run the spt guest in a VM.
 	r, err := docker("run", "-d", "--runtime=runnc", "--network", env.network,
-		image, "/net."+target)
+		"-e", "RUNNC_MODE="+target, image, "/net."+target)
 	if err != nil {
 		t.Fatal(err)
 	}
