@@ -26,6 +26,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -374,7 +375,7 @@ func (m *measurer) runGated(ctx context.Context, cmd *exec.Cmd, setup func(pid i
 	timer := time.AfterFunc(m.cfg.Timeout, func() { cmd.Process.Kill() })
 	err := cmd.Wait()
 	if !timer.Stop() {
-		return 0, out.String(), fmt.Errorf("%s: timed out after %v", cmd.Path, m.cfg.Timeout)
+		return 0, out.String(), fmt.Errorf("%s: timed out after %v; raise --timeout", cmd.Path, m.cfg.Timeout)
 	}
 	status, err := exitStatus(err)
 	return status, out.String(), err
@@ -398,45 +399,22 @@ func exitStatus(err error) (int, error) {
 }
 
 // traceSyscalls runs r once with the sys_enter tracepoint enabled for its
-// processes only and returns the events.
+// processes only and returns the events, the exit status and the number
+// of events the ring buffer lost.
 func (m *measurer) traceSyscalls(ctx context.Context, r *ModeResult) ([]SyscallEvent, int, int64, error) {
-	var run Settings
-	defer run.Restore()
-	if err := m.in.clear(); err != nil {
-		return nil, 0, 0, err
-	}
-	setup := func(pid int) error {
-		steps := [][2]string{
+	steps := func(pid int) [][2]string {
+		return [][2]string{
 			{"set_event_pid", strconv.Itoa(pid)},
 			{"events/raw_syscalls/sys_enter/enable", "1"},
 			{"tracing_on", "1"},
 		}
-		for _, step := range steps {
-			if err := run.Write(m.in.path(step[0]), step[1]); err != nil {
-				return err
-			}
-		}
-		return nil
 	}
-
-	status, _, err := m.runGated(ctx, m.command(ctx, r), setup)
-	if rerr := run.Restore(); err == nil && rerr != nil {
-		err = rerr
+	var events []SyscallEvent
+	parse := func(pipe io.Reader) (err error) {
+		events, err = ParseSyscallTrace(pipe)
+		return err
 	}
-	if err != nil {
-		return nil, 0, 0, err
-	}
-
-	lost, err := m.in.lostEvents()
-	if err != nil {
-		return nil, 0, 0, err
-	}
-	f, err := os.Open(m.in.path("trace"))
-	if err != nil {
-		return nil, 0, 0, fmt.Errorf("reading the trace: %w", err)
-	}
-	defer f.Close()
-	events, err := ParseSyscallTrace(f)
+	status, lost, err := m.tracedRun(ctx, r, steps, parse)
 	if err != nil {
 		return nil, 0, 0, err
 	}
@@ -454,44 +432,70 @@ func (m *measurer) traceSyscalls(ctx context.Context, r *ModeResult) ([]SyscallE
 // tracer. Only its parser, ParseFunctionTrace, has tests. It also counts
 // no functions after the filter, unlike the perf path.
 func (m *measurer) traceFunctions(ctx context.Context, r *ModeResult) ([]string, int64, error) {
-	var run Settings
-	defer run.Restore()
-	if err := m.in.clear(); err != nil {
-		return nil, 0, err
-	}
-	setup := func(pid int) error {
-		steps := [][2]string{
+	steps := func(pid int) [][2]string {
+		return [][2]string{
 			{"set_ftrace_pid", strconv.Itoa(pid)},
 			{"current_tracer", "function"},
 			{"tracing_on", "1"},
 		}
-		for _, step := range steps {
+	}
+	var names []string
+	parse := func(pipe io.Reader) (err error) {
+		names, err = ParseFunctionTrace(pipe)
+		return err
+	}
+	_, lost, err := m.tracedRun(ctx, r, steps, parse)
+	return names, lost, err
+}
+
+// tracedRun runs r once under the instance's tracing. It applies the
+// settings of steps(pid) while the process is stopped after its execve,
+// and undoes them when it exits. parse reads the instance's trace_pipe
+// while the process runs, so that the ring buffer is drained as it
+// fills; it sees the end of the input once tracing has stopped and the
+// pipe is empty. tracedRun returns the exit status and the number of
+// events the ring buffer lost all the same.
+func (m *measurer) tracedRun(ctx context.Context, r *ModeResult, steps func(pid int) [][2]string,
+	parse func(io.Reader) error) (status int, lost int64, err error) {
+	var run Settings
+	defer run.Restore()
+	if err := m.in.clear(); err != nil {
+		return 0, 0, err
+	}
+	stop := make(chan struct{})
+	pipe, err := m.in.openPipe(stop)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer pipe.Close()
+	parsed := make(chan error, 1)
+	go func() { parsed <- parse(pipe) }()
+
+	setup := func(pid int) error {
+		for _, step := range steps(pid) {
 			if err := run.Write(m.in.path(step[0]), step[1]); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-
-	_, _, err := m.runGated(ctx, m.command(ctx, r), setup)
+	status, _, err = m.runGated(ctx, m.command(ctx, r), setup)
+	// Tracing stops before the reader is told to finish, so that it
+	// drains every event.
 	if rerr := run.Restore(); err == nil && rerr != nil {
 		err = rerr
 	}
+	close(stop)
+	perr := <-parsed
 	if err != nil {
-		return nil, 0, err
+		return 0, 0, err
+	}
+	if perr != nil {
+		return 0, 0, perr
 	}
 
-	lost, err := m.in.lostEvents()
-	if err != nil {
-		return nil, 0, err
-	}
-	f, err := os.Open(m.in.path("trace"))
-	if err != nil {
-		return nil, 0, fmt.Errorf("reading the function trace: %w", err)
-	}
-	defer f.Close()
-	names, err := ParseFunctionTrace(f)
-	return names, lost, err
+	lost, err = m.in.lostEvents()
+	return status, lost, err
 }
 
 // sampleFunctions runs r PerfRuns times under perf record, which samples
@@ -523,7 +527,11 @@ func (m *measurer) sampleFunctions(ctx context.Context, r *ModeResult) (PerfProf
 			"-e", fmt.Sprintf("cpu-clock/freq=%d/", rate),
 			"-e", "syscalls:sys_enter_seccomp", "-e", "syscalls:sys_enter_prctl", "--")
 		out, err := cmd.CombinedOutput()
+		timedOut := errors.Is(tctx.Err(), context.DeadlineExceeded)
 		cancel()
+		if timedOut {
+			return PerfProfile{}, fmt.Errorf("perf record: timed out after %v; raise --timeout or measure a shorter run", m.cfg.Timeout)
+		}
 		if _, serr := exitStatus(err); serr != nil {
 			return PerfProfile{}, withOutput(fmt.Errorf("perf record: %w", serr), out)
 		}

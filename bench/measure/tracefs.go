@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -115,6 +117,53 @@ func (in *instance) functionTracerAllowed() (bool, string) {
 // clear empties the instance's ring buffer.
 func (in *instance) clear() error {
 	return writeSetting(in.path("trace"), "")
+}
+
+// pipePollInterval is how long a pipeReader waits when trace_pipe is
+// empty before it reads again.
+const pipePollInterval = 10 * time.Millisecond
+
+// pipeReader reads an instance's trace_pipe, which consumes the events
+// it returns, without blocking in the kernel: an empty pipe is read again
+// after pipePollInterval, and is the end of the input once stop is
+// closed. So the caller closes stop only after tracing is off.
+type pipeReader struct {
+	fd   int
+	stop <-chan struct{}
+}
+
+// openPipe opens the instance's trace_pipe for reading.
+func (in *instance) openPipe(stop <-chan struct{}) (*pipeReader, error) {
+	path := in.path("trace_pipe")
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	return &pipeReader{fd: fd, stop: stop}, nil
+}
+
+func (p *pipeReader) Read(b []byte) (int, error) {
+	for {
+		n, err := unix.Read(p.fd, b)
+		switch {
+		case n > 0:
+			return n, nil
+		case err == unix.EINTR:
+			continue
+		case err != nil && err != unix.EAGAIN:
+			return 0, fmt.Errorf("reading trace_pipe: %w", err)
+		}
+		// Empty for now (EAGAIN, or 0 bytes).
+		select {
+		case <-p.stop:
+			return 0, io.EOF
+		case <-time.After(pipePollInterval):
+		}
+	}
+}
+
+func (p *pipeReader) Close() error {
+	return unix.Close(p.fd)
 }
 
 // lostEvents returns the events the instance's ring buffer overwrote or
