@@ -144,6 +144,9 @@ func (in *instance) openPipe(stop <-chan struct{}) (*pipeReader, error) {
 
 func (p *pipeReader) Read(b []byte) (int, error) {
 	for {
+		// stop is checked before the read, so that the read after it
+		// closes drains what was written before.
+		stopped := isClosed(p.stop)
 		n, err := unix.Read(p.fd, b)
 		switch {
 		case n > 0:
@@ -154,11 +157,22 @@ func (p *pipeReader) Read(b []byte) (int, error) {
 			return 0, fmt.Errorf("reading trace_pipe: %w", err)
 		}
 		// Empty for now (EAGAIN, or 0 bytes).
+		if stopped {
+			return 0, io.EOF
+		}
 		select {
 		case <-p.stop:
-			return 0, io.EOF
 		case <-time.After(pipePollInterval):
 		}
+	}
+}
+
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
 	}
 }
 
