@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image/color"
 	"os"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -126,6 +127,7 @@ func newBarPlot(panel BarPanel) (*plot.Plot, error) {
 		}
 	}
 	p.Y.Max = top * 1.08
+	p.Y.Tick.Marker = plainTicks{}
 
 	if panel.Low != nil && panel.High != nil {
 		ranges := errorRanges{values: panel.Values, low: panel.Low, high: panel.High}
@@ -137,6 +139,20 @@ func newBarPlot(panel BarPanel) (*plot.Plot, error) {
 	}
 	p.NominalX(panel.Labels...)
 	return p, nil
+}
+
+// plainTicks are gonum's default ticks labelled in the shortest form,
+// "2500" where the default prints "2500.00" for some axis ranges.
+type plainTicks struct{}
+
+func (plainTicks) Ticks(minimum, maximum float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(minimum, maximum)
+	for i := range ticks {
+		if ticks[i].Label != "" {
+			ticks[i].Label = strconv.FormatFloat(ticks[i].Value, 'g', -1, 64)
+		}
+	}
+	return ticks
 }
 
 // errorRanges turns absolute low and high ends into the relative errors
