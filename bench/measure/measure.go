@@ -452,8 +452,7 @@ func (m *measurer) traceFunctions(ctx context.Context, r *ModeResult) ([]string,
 // settings of steps(pid) while the process is stopped after its execve,
 // and undoes them when it exits. parse reads the instance's trace_pipe
 // while the process runs, so that the ring buffer is drained as it
-// fills; it sees the end of the input once tracing has stopped and the
-// pipe is empty. tracedRun returns the exit status and the number of
+// fills. Its input ends once tracing has stopped and the pipe is empty. tracedRun returns the exit status and the number of
 // events the ring buffer lost all the same.
 func (m *measurer) tracedRun(ctx context.Context, r *ModeResult, steps func(pid int) [][2]string,
 	parse func(io.Reader) error) (status int, lost int64, err error) {
@@ -480,8 +479,8 @@ func (m *measurer) tracedRun(ctx context.Context, r *ModeResult, steps func(pid 
 		return nil
 	}
 	status, _, err = m.runGated(ctx, m.command(ctx, r), setup)
-	// Tracing stops before the reader is told to finish, so that it
-	// drains every event.
+	// Tracing stops before stop is closed, so that the reader drains
+	// every event.
 	if rerr := run.Restore(); err == nil && rerr != nil {
 		err = rerr
 	}

@@ -9,7 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// A FIFO stands in for trace_pipe: both return EAGAIN to a non-blocking
+// A FIFO replaces trace_pipe here: both return EAGAIN to a non-blocking
 // read while a writer is open and nothing is buffered.
 func TestPipeReaderDrainsUntilStop(t *testing.T) {
 	in := &instance{dir: t.TempDir()}

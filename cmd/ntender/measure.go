@@ -123,9 +123,9 @@ func runMeasure(c *cli.Context) error {
 	return nil
 }
 
-// measureError returns the message for an error of measure.Measure. An
-// interrupted run says that the tracing settings are as they were, unless
-// restoring them failed.
+// measureError returns the message for an error of measure.Measure. The
+// message of an interrupted run states that the tracing settings are
+// restored, unless restoring them failed.
 func measureError(err error) string {
 	if errors.Is(err, context.Canceled) && !errors.Is(err, measure.ErrRestore) {
 		return "measure: interrupted; the tracing settings are restored"
