@@ -8,16 +8,20 @@ export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
 GOFLAGS_BUILD ?= -buildmode=pie -trimpath
 
-.PHONY: all ntender runnc guests test demo clean
+.PHONY: all ntender ntender-bench runnc guests test demo clean
 
-all: ntender runnc guests
+all: ntender ntender-bench runnc guests
 
 ntender:
 	CGO_ENABLED=1 $(GO) build $(GOFLAGS_BUILD) -o bin/ntender ./cmd/ntender
 	ln -sf ntender bin/solo5-hvt
 	ln -sf ntender bin/solo5-spt
 
-# runnc finds ntender next to itself in bin/.
+# ntender runs ntender-bench, and runnc finds ntender, next to itself in
+# bin/.
+ntender-bench:
+	$(GO) build -trimpath -o bin/ntender-bench ./cmd/ntender-bench
+
 runnc:
 	CGO_ENABLED=1 $(GO) build $(GOFLAGS_BUILD) -o bin/runnc ./cmd/runnc
 

@@ -75,8 +75,8 @@ func newApp() *cli.App {
 		Commands: []*cli.Command{
 			runCommand(),
 			infoCommand(),
-			benchCommand(),
-			measureCommand(),
+			delegatedCommand("bench", "benchmark hvt, spt and spt-in-hvt against upstream solo5-hvt, solo5-spt and runc"),
+			delegatedCommand("measure", "count the syscalls and host kernel functions each mode reaches"),
 		},
 	}
 }

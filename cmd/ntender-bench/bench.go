@@ -52,9 +52,9 @@ func runBench(c *cli.Context) error {
 	if c.NArg() != 0 {
 		return cli.Exit(fmt.Sprintf("bench: unexpected argument %q; bench takes options only, see ntender bench --help", c.Args().First()), 1)
 	}
-	self, err := os.Executable()
+	self, err := tenderExecutable()
 	if err != nil {
-		return cli.Exit(fmt.Sprintf("bench: finding the ntender executable: %v", err), 1)
+		return cli.Exit(fmt.Sprintf("bench: %v", err), 1)
 	}
 	cfg := bench.DefaultConfig()
 	cfg.Tenders = bench.Tenders{Ntender: self, Solo5HVT: c.String("solo5-hvt"), Solo5SPT: c.String("solo5-spt")}

@@ -75,9 +75,9 @@ func runMeasure(c *cli.Context) error {
 		cli.HelpPrinter(c.App.Writer, cli.CommandHelpTemplate, c.Command)
 		return nil
 	}
-	self, err := os.Executable()
+	self, err := tenderExecutable()
 	if err != nil {
-		return cli.Exit(fmt.Sprintf("measure: finding the ntender executable: %v", err), 1)
+		return cli.Exit(fmt.Sprintf("measure: %v", err), 1)
 	}
 	s, err := parseMeasureArgs(args, self)
 	if err != nil {
