@@ -37,16 +37,42 @@ type Config struct {
 	// seccomp filter it would install (with the real fd numbers) to
 	// PrintFilter, and return 0 without running the guest.
 	PrintFilter io.Writer
-	// NoSignals keeps Run from handling SIGINT and SIGTERM.
+	// NoSignals keeps Run from handling signals (see stopSignals).
 	NoSignals bool
 }
 
 // SignalError reports that the guest was stopped by a signal to the
-// tender. The tender exits with status 1, as solo5-hvt does.
+// tender.
 type SignalError struct{ Signal syscall.Signal }
 
 func (e *SignalError) Error() string {
-	return fmt.Sprintf("Exiting on signal %d", int(e.Signal))
+	if e.Signal == unix.SIGINT || e.Signal == unix.SIGTERM {
+		return fmt.Sprintf("Exiting on signal %d", int(e.Signal))
+	}
+	return fmt.Sprintf("stopped by signal %d (%v)", int(e.Signal), e.Signal)
+}
+
+// ExitStatus returns the tender's exit status: 1 for SIGINT and SIGTERM,
+// which solo5-hvt handles, and 128+N for any other signal N, which kills
+// solo5-hvt, so that a shell sees the same status.
+func (e *SignalError) ExitStatus() int {
+	if e.Signal == unix.SIGINT || e.Signal == unix.SIGTERM {
+		return 1
+	}
+	return 128 + int(e.Signal)
+}
+
+// stopSignals are the signals whose default action ends a process. Run
+// catches them all: the Go runtime's own response (a goroutine dump for
+// SIGQUIT, re-raising SIGPIPE with rt_sigaction) would break the seccomp
+// filter or print runtime internals, so Run stops the guest and reports a
+// SignalError instead. SIGURG and SIGPROF are left to the runtime, which
+// uses them for preemption and profiling.
+var stopSignals = []os.Signal{
+	unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGPIPE,
+	unix.SIGUSR1, unix.SIGUSR2, unix.SIGALRM, unix.SIGVTALRM, unix.SIGABRT,
+	unix.SIGTRAP, unix.SIGBUS, unix.SIGFPE, unix.SIGSEGV, unix.SIGSYS,
+	unix.SIGXCPU, unix.SIGXFSZ, unix.SIGSTKFLT, unix.SIGPWR,
 }
 
 // ExitError is a VM exit that ends the guest as a failure: an unhandled
@@ -152,7 +178,7 @@ func run(spec guestSpec, cfg Config) (int, error) {
 
 	if !cfg.NoSignals {
 		sigs := make(chan os.Signal, 1)
-		signal.Notify(sigs, unix.SIGINT, unix.SIGTERM)
+		signal.Notify(sigs, stopSignals...)
 		if cfg.NoSeccomp {
 			// signal.Stop may call rt_sigaction, which the filter
 			// forbids. Under the filter the process ends soon after Run

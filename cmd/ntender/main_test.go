@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/ntender/ntender/tender"
@@ -190,5 +193,89 @@ func TestLinkNamesRunGuests(t *testing.T) {
 				t.Errorf("stdout = %q, want SUCCESS", stdout)
 			}
 		})
+	}
+}
+
+// TestSignalsStopHVTGuest checks the exit status when a signal stops an
+// hvt guest that is still running: 1 for SIGINT and SIGTERM, as
+// solo5-hvt, and 128+N for the signals that kill solo5-hvt, with one
+// message line and no Go runtime output.
+func TestSignalsStopHVTGuest(t *testing.T) {
+	bench := guests.Binary("bench", guests.TargetHVT)
+	if _, err := os.Stat(bench); err != nil {
+		guests.SkipOrFail(t, "guest not built, run make -C tests/guests: "+err.Error())
+	}
+	if err := tender.ProbeKVM(); err != nil {
+		guests.SkipOrFail(t, "hvt needs KVM: "+err.Error())
+	}
+	tests := []struct {
+		signal syscall.Signal
+		status int
+	}{
+		{syscall.SIGTERM, 1},
+		{syscall.SIGINT, 1},
+		{syscall.SIGHUP, 129},
+		{syscall.SIGQUIT, 131},
+		{syscall.SIGUSR1, 138},
+	}
+	for _, tt := range tests {
+		t.Run(tt.signal.String(), func(t *testing.T) {
+			cmd := exec.Command(ntenderBin, "--mode=hvt", "--mem=4", bench, "calls", "1000000000")
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			stdout, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			// The guest's first console line means the vCPU runs.
+			if _, err := bufio.NewReader(stdout).ReadString('\n'); err != nil {
+				t.Fatalf("reading the guest's first line: %v", err)
+			}
+			go io.Copy(io.Discard, stdout)
+			if err := cmd.Process.Signal(tt.signal); err != nil {
+				t.Fatal(err)
+			}
+			status, err := guests.ExitStatus(cmd.Wait())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if status != tt.status {
+				t.Errorf("status %d, want %d; stderr: %s", status, tt.status, stderr.String())
+			}
+			if lines := strings.Count(stderr.String(), "\n"); lines != 1 {
+				t.Errorf("stderr has %d lines, want 1: %q", lines, stderr.String())
+			}
+		})
+	}
+}
+
+// TestClosedStdoutHVT checks that an hvt guest writing to a closed pipe
+// ends the tender with 141, as SIGPIPE ends solo5-hvt, rather than
+// tripping the tender's own seccomp filter.
+func TestClosedStdoutHVT(t *testing.T) {
+	hello := guests.Binary("output", guests.TargetHVT)
+	if _, err := os.Stat(hello); err != nil {
+		guests.SkipOrFail(t, "guest not built, run make -C tests/guests: "+err.Error())
+	}
+	if err := tender.ProbeKVM(); err != nil {
+		guests.SkipOrFail(t, "hvt needs KVM: "+err.Error())
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	cmd := exec.Command(ntenderBin, "--mode=hvt", "--mem=4", hello, "Output_Solo5")
+	cmd.Stdout = w
+	status, err := guests.ExitStatus(cmd.Run())
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status != 141 {
+		t.Errorf("status %d, want 141", status)
 	}
 }

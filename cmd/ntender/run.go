@@ -109,9 +109,14 @@ func runTender(args []string, rs runSettings) int {
 	status, err := runPlan(args, rs, own, log, os.Stdout)
 	if err != nil {
 		var usage *plan.UsageError
+		var exitStatus interface{ ExitStatus() int }
 		printError(err.Error())
-		if errors.As(err, &usage) {
+		switch {
+		case errors.As(err, &usage):
 			fmt.Fprintf(os.Stderr, "usage: %s [OPTIONS] [--] UNIKERNEL [ARGS...]; see ntender run --help\n", rs.prog)
+		case errors.As(err, &exitStatus):
+			// A signal that stopped the guest sets the status.
+			return exitStatus.ExitStatus()
 		}
 		return 1
 	}
