@@ -44,7 +44,8 @@ type Block struct {
 // power of two between 512 and MaxSectorSize.
 func CheckSectorSize(size uint64) error {
 	if size < DefaultSectorSize || size > MaxSectorSize || size&(size-1) != 0 {
-		return fmt.Errorf("%w and at most %d: got %d", ErrSectorSize, MaxSectorSize, size)
+		return fmt.Errorf("%w: got %d, expected a power of two from %d to %d",
+			ErrSectorSize, size, DefaultSectorSize, MaxSectorSize)
 	}
 	return nil
 }

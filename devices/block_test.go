@@ -72,7 +72,7 @@ func TestOpenBlockRejects(t *testing.T) {
 		{"empty", 0, 512, ErrTooSmall, "at least 1 block"},
 		{"odd sector size", 1563, 521, ErrSectorSize, "Block size must be a multiple of 2"},
 		{"sector size 256", 256, 256, ErrSectorSize, "greater than or equal 512"},
-		{"sector size 65536", 65536, 65536, ErrSectorSize, "at most 32768"},
+		{"sector size 65536", 65536, 65536, ErrSectorSize, "from 512 to 32768"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -59,7 +59,8 @@ const Usage = `usage: ntender run [OPTIONS] [--] KERNEL [ARGS...]
 
 Options (all before KERNEL; later arguments go to the guest):
   --mode=hvt|spt|auto          backend: KVM (hvt), seccomp process (spt), or
-                               hvt when /dev/kvm is usable (auto, the default)
+                               auto (the default): hvt when /dev/kvm is
+                               usable, else spt for spt unikernels
   --mem=MiB                    guest memory in MiB (default 512)
   --block:NAME=PATH            attach block device NAME to the file PATH
   --block-sector-size:NAME=N   sector size of block device NAME in bytes, a
@@ -152,8 +153,8 @@ func (opts *Options) parseOption(arg string) error {
 			err = devices.CheckSectorSize(size)
 		}
 		if err != nil {
-			return invalidOption(arg, devices.ErrSectorSize.Error()+
-				fmt.Sprintf(" and at most %d", devices.MaxSectorSize))
+			return invalidOption(arg, fmt.Sprintf("%v: expected a power of two from %d to %d",
+				devices.ErrSectorSize, devices.DefaultSectorSize, devices.MaxSectorSize))
 		}
 		if _, dup := opts.SectorSizes[name]; dup {
 			return invalidOption(arg, fmt.Sprintf("the sector size of %s is given twice", name))
@@ -189,6 +190,9 @@ func (opts *Options) parseOption(arg string) error {
 
 	case arg == "--x-exec-heap":
 		opts.XExecHeap = true
+
+	case arg == "--mem" || arg == "--mode":
+		return invalidOption(arg, "the value must follow an equals sign, as in "+arg+"=VALUE")
 
 	default:
 		return invalidOption(arg, "unknown option; see --help")

@@ -59,7 +59,7 @@ func mainStatus(argv []string) int {
 
 func isAppArgument(app *cli.App, arg string) bool {
 	switch arg {
-	case "-h", "--help", "-v", "--version":
+	case "-h", "--help", "-v", "--version", "help", "h":
 		return true
 	}
 	return app.Command(arg) != nil

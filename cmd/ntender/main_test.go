@@ -279,3 +279,38 @@ func TestClosedStdoutHVT(t *testing.T) {
 		t.Errorf("status %d, want 141", status)
 	}
 }
+
+func TestRunHelp(t *testing.T) {
+	tests := []struct {
+		prog   string
+		args   []string
+		status int
+	}{
+		{"ntender", []string{"run", "--help"}, 0},
+		{"ntender", []string{"--mode=hvt", "--help"}, 0},
+		{"solo5-hvt", []string{"--help"}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.prog+" "+strings.Join(tt.args, " "), func(t *testing.T) {
+			_, stderr, status := runBinary(t, tt.prog, tt.args...)
+			if status != tt.status {
+				t.Errorf("status %d, want %d", status, tt.status)
+			}
+			for _, want := range []string{"--block:NAME=PATH", "--dry-run"} {
+				if !strings.Contains(stderr, want) {
+					t.Errorf("help lacks %q: %q", want, stderr)
+				}
+			}
+		})
+	}
+}
+
+func TestHelpCommandIsNotAUnikernel(t *testing.T) {
+	stdout, stderr, status := runBinary(t, "ntender", "help", "run")
+	if status != 0 {
+		t.Errorf("status %d, want 0; stderr: %s", status, stderr)
+	}
+	if !strings.Contains(stdout, "ntender run") {
+		t.Errorf("stdout = %q, want the run command's help", stdout)
+	}
+}

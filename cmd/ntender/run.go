@@ -26,8 +26,8 @@ func runCommand() *cli.Command {
 		Usage:     "run a Solo5 unikernel (the default command)",
 		ArgsUsage: "[OPTIONS] [--] UNIKERNEL [ARGS...]",
 		Description: `Options, as the upstream solo5-hvt and solo5-spt tenders take them:
-   --mode=hvt|spt|auto           backend (default auto: hvt for hvt unikernels
-                                 when KVM is usable, spt for spt unikernels)
+   --mode=hvt|spt|auto           backend (default auto: hvt when KVM is usable,
+                                 else spt for spt unikernels)
    --mem=MiB                     guest memory in MiB (default 512)
    --block:NAME=PATH             attach block device NAME to a file or device
    --block-sector-size:NAME=N    sector size of NAME in bytes (default 512)
@@ -50,6 +50,14 @@ Options after UNIKERNEL are passed to the unikernel.`,
 		},
 	}
 }
+
+// ownUsage describes the options of splitOwnOptions, after plan.Usage.
+const ownUsage = `
+ntender's own options (before KERNEL):
+  --dry-run                    print the chosen backend and its reason, and exit
+  --print-filter               print the seccomp policy of the run, and exit
+  --log-level=LEVEL            debug, info, warn (the default) or error
+`
 
 // ownOptions are ntender's options that the Solo5 syntax does not know.
 type ownOptions struct {
@@ -107,6 +115,14 @@ func runTender(args []string, rs runSettings) int {
 	}))
 
 	status, err := runPlan(args, rs, own, log, os.Stdout)
+	if errors.Is(err, plan.ErrHelp) {
+		fmt.Fprint(os.Stderr, plan.Usage, ownUsage)
+		if rs.mode != "" {
+			// solo5-hvt and solo5-spt exit with 1 after --help.
+			return 1
+		}
+		return 0
+	}
 	if err != nil {
 		var usage *plan.UsageError
 		var exitStatus interface{ ExitStatus() int }
