@@ -43,6 +43,9 @@ const (
 )
 
 // writeGDT writes the three-entry boot GDT (null, code, data).
+// gdtSize is the size of the boot GDT: null, code and data descriptors.
+const gdtSize = 3 * 8
+
 func writeGDT(mem []byte) {
 	le := binary.LittleEndian
 	le.PutUint64(mem[gdtAddr:], 0)
@@ -216,7 +219,7 @@ func initialSregs(s kvm.Sregs) kvm.Sregs {
 	s.DS, s.ES, s.FS, s.GS, s.SS = data, data, data, data, data
 	s.TR = kvm.Segment{Typ: 11, Present: 1}
 	s.LDT = kvm.Segment{Unusable: 1}
-	s.GDT = kvm.Descriptor{Base: gdtAddr, Limit: 3*8 - 1}
+	s.GDT = kvm.Descriptor{Base: gdtAddr, Limit: gdtSize - 1}
 	s.IDT = kvm.Descriptor{}
 	s.CR0 = cr0PE | cr0NE | cr0WP | cr0PG
 	s.CR2 = 0

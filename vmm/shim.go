@@ -26,16 +26,35 @@ import (
 // manifest and command line, the ELF segments from 0x100000, and the stack
 // at the top. The shim's frame and code pages sit just below 0x100000.
 //
-// NOTE: the guest runs in ring 0, so privileged instructions (OUT, WRMSR,
-// CLI) that would kill an spt process with SIGSEGV work inside the VM.
-// They reach no host resource: only the shim port is served, and every
-// system call still goes through the allow-list.
+// CPU exceptions go through an IDT to stubs that report the vector, so the
+// guest ends with the status of the signal Linux would send the spt
+// process (139 for #PF and #GP, 132 for #UD, 136 for #DE, and so on).
+//
+// NOTE: the guest runs in ring 0, so privileged instructions that would
+// kill an spt process with SIGSEGV, such as WRMSR, RDMSR or CLI, run
+// inside the VM. They reach no host resource: port I/O other than the
+// shim's OUT and HLT end the guest with 139, and every system call still
+// goes through the allow-list.
 const (
 	shimFrameAddr = 0xFE000
 	shimCodeAddr  = 0xFF000
 	// shimPort is the I/O port of the shim's OUT. Any port outside the
 	// hvt hypercall range works, because the VM has no devices.
 	shimPort = 0x7E
+	// shimFaultPort is the port the exception stubs write the vector to,
+	// so a CPU exception ends the guest with the signal an spt process
+	// would get for it.
+	shimFaultPort = 0x7F
+	// The exception stubs (shimStubSize bytes each) and the IDT pointing
+	// at them share the shim code page.
+	shimStubsAddr  = shimCodeAddr + 0x400
+	shimStubSize   = 16
+	shimIDTAddr    = shimCodeAddr + 0x800
+	shimIDTEntries = 32 // the architecture-defined exception vectors
+	// shimGDTAddr holds a copy of the boot GDT. Delivering an exception
+	// loads CS from the GDT by linear address, and the boot GDT's page is
+	// not mapped in the guest page tables (SYSCALL needs no GDT access).
+	shimGDTAddr = shimCodeAddr + 0xC00
 
 	// Frame fields, each a u64: the system call number (RAX in, result
 	// out) and the six arguments in the x86_64 system call order.
@@ -88,6 +107,54 @@ func shimCode(frame uint32, port uint8) []byte {
 	return append(code, 0xff, 0xe1) // jmp *%rcx
 }
 
+// shimFaultStubs returns one stub per exception vector, each
+// shimStubSize bytes: mov $VECTOR, %eax; out %eax, $port; then hlt in a
+// loop, should the tender ever resume it.
+func shimFaultStubs(port uint8) []byte {
+	code := make([]byte, 0, shimIDTEntries*shimStubSize)
+	for v := range shimIDTEntries {
+		stub := []byte{0xb8, byte(v), 0, 0, 0, 0xe7, port, 0xf4, 0xeb, 0xfd}
+		code = append(code, stub...)
+		code = append(code, make([]byte, shimStubSize-len(stub))...)
+	}
+	return code
+}
+
+// shimIDT returns 64-bit interrupt gates (Intel SDM vol. 3, 6.14.1) for
+// the stubs at stubs, in the boot GDT's code segment 0x08 with no IST.
+// An exception is delivered on the guest's own stack. If that stack is
+// unusable, delivery faults again and the resulting triple fault ends the
+// guest with SIGSEGV's status, which is what an spt process gets then.
+func shimIDT(stubs uint64) []byte {
+	idt := make([]byte, 0, shimIDTEntries*16)
+	for v := range uint64(shimIDTEntries) {
+		addr := stubs + v*shimStubSize
+		idt = binary.LittleEndian.AppendUint16(idt, uint16(addr))
+		idt = binary.LittleEndian.AppendUint16(idt, 0x08)
+		idt = append(idt, 0, 0x8e) // IST 0; present, DPL 0, interrupt gate
+		idt = binary.LittleEndian.AppendUint16(idt, uint16(addr>>16))
+		idt = binary.LittleEndian.AppendUint32(idt, uint32(addr>>32))
+		idt = binary.LittleEndian.AppendUint32(idt, 0)
+	}
+	return idt
+}
+
+// faultSignal returns the signal Linux sends a process for an exception
+// vector raised in user mode (arch/x86/kernel/traps.c).
+func faultSignal(vector uint32) syscall.Signal {
+	switch vector {
+	case 0, 16, 19: // #DE, #MF, #XM
+		return unix.SIGFPE
+	case 1, 3: // #DB, #BP
+		return unix.SIGTRAP
+	case 6: // #UD
+		return unix.SIGILL
+	case 17, 18: // #AC, #MC
+		return unix.SIGBUS
+	}
+	return unix.SIGSEGV
+}
+
 // rawSyscall makes system call nr with args. A non-nil bufs[i] replaces
 // args[i] with the host address of that guest buffer. It returns the
 // result as the kernel returns it to a process: a value, or -errno.
@@ -116,9 +183,20 @@ func handleSPTExit(s *sptCalls, run []byte, allocSize uint64) (*Halt, error) {
 	}
 	switch e.Reason {
 	case exitIO:
+		if e.IODirection == ioDirectionOut && e.IOSize == 4 &&
+			e.IOPort == shimFaultPort {
+			sig := faultSignal(e.IOValue)
+			return &Halt{Status: 128 + int32(sig), Reason: fmt.Sprintf(
+				"guest CPU exception %d, exiting as solo5-spt would on %s",
+				e.IOValue, unix.SignalName(sig))}, nil
+		}
 		if e.IODirection != ioDirectionOut || e.IOSize != 4 ||
 			e.IOPort != shimPort {
-			return nil, &ExitError{Reason: e.Reason, Err: invalidPort(e.IOPort)}
+			// The guest runs in ring 0 here, but an spt process that
+			// executes IN or OUT gets #GP and dies with SIGSEGV.
+			return &Halt{Status: statusSIGSEGV, Reason: fmt.Sprintf(
+				"guest port access to %#x, exiting as solo5-spt would on "+
+					"SIGSEGV", e.IOPort)}, nil
 		}
 		halt, err := s.handle()
 		if err != nil {
@@ -293,6 +371,9 @@ func sizeSPTMemory(memMiB uint64) (memoryLayout, error) {
 // backend's allow-list for this guest's fds.
 func (m *machine) setupShim() error {
 	copy(m.mem[shimCodeAddr:], shimCode(shimFrameAddr, shimPort))
+	copy(m.mem[shimStubsAddr:], shimFaultStubs(shimFaultPort))
+	copy(m.mem[shimIDTAddr:], shimIDT(shimStubsAddr))
+	copy(m.mem[shimGDTAddr:], m.mem[gdtAddr:gdtAddr+gdtSize])
 
 	// An spt process cannot execute its data, heap or stack (unless
 	// --x-exec-heap), so the guest page tables get NX there.
@@ -312,6 +393,8 @@ func (m *machine) setupShim() error {
 		return fmt.Errorf("KVM_GET_SREGS: %w", err)
 	}
 	sregs.EFER |= eferSCE | eferNXE
+	sregs.IDT = kvm.Descriptor{Base: shimIDTAddr, Limit: shimIDTEntries*16 - 1}
+	sregs.GDT = kvm.Descriptor{Base: shimGDTAddr, Limit: gdtSize - 1}
 	if err := m.vcpu.setSregs(sregs); err != nil {
 		return err
 	}

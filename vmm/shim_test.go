@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ntender/ntender/abi"
 	"github.com/ntender/ntender/seccompmode"
 	"github.com/ntender/ntender/tests/guests"
 )
@@ -225,6 +226,9 @@ func TestShimExitFaults(t *testing.T) {
 		{"triple fault", reasonExit(exitShutdown, 0)},
 		{"hlt", reasonExit(exitHLT, 0)},
 		{"write to read-only memory", mmioWrite(0x100040)},
+		// An spt process gets #GP, so SIGSEGV, for IN and OUT.
+		{"hypercall port", ioExit(ioDirectionOut, 4, 0x501, 0)},
+		{"port read", ioExit(0, 1, 0x60, 0)},
 	} {
 		f := newSPTFixture(t)
 		halt, err := handleSPTExit(f.calls, c.run, 4<<20)
@@ -232,11 +236,60 @@ func TestShimExitFaults(t *testing.T) {
 			t.Errorf("%s: halt %+v, error %v; want status 139", c.name, halt, err)
 		}
 	}
+}
 
-	f := newSPTFixture(t)
-	_, err := handleSPTExit(f.calls, ioExit(ioDirectionOut, 4, 0x501, 0), 4<<20)
-	if err == nil || !strings.Contains(err.Error(), "Invalid guest port access: port=0x501") {
-		t.Errorf("hypercall port from an spt guest: %v", err)
+func TestShimExceptionStatus(t *testing.T) {
+	for _, c := range []struct {
+		vector uint32
+		status int32
+	}{
+		{0, 136},  // #DE: SIGFPE
+		{3, 133},  // #BP: SIGTRAP
+		{6, 132},  // #UD: SIGILL
+		{13, 139}, // #GP: SIGSEGV
+		{14, 139}, // #PF: SIGSEGV
+		{17, 135}, // #AC: SIGBUS
+		{19, 136}, // #XM: SIGFPE
+	} {
+		f := newSPTFixture(t)
+		halt, err := handleSPTExit(f.calls, ioExit(ioDirectionOut, 4, shimFaultPort, c.vector), 4<<20)
+		if err != nil || halt == nil || halt.Status != c.status {
+			t.Errorf("vector %d: halt %+v, error %v; want status %d", c.vector, halt, err, c.status)
+		}
+	}
+}
+
+func TestShimIDTGates(t *testing.T) {
+	idt := shimIDT(shimStubsAddr)
+	if len(idt) != shimIDTEntries*16 {
+		t.Fatalf("IDT is %d bytes, want %d", len(idt), shimIDTEntries*16)
+	}
+	stubs := shimFaultStubs(shimFaultPort)
+	if len(stubs) != shimIDTEntries*shimStubSize {
+		t.Fatalf("stubs are %d bytes, want %d", len(stubs), shimIDTEntries*shimStubSize)
+	}
+	if shimStubsAddr+len(stubs) > shimIDTAddr || shimIDTAddr+len(idt) > shimGDTAddr ||
+		shimGDTAddr+gdtSize > shimCodeAddr+abi.PageSize {
+		t.Fatal("stubs, IDT and GDT overlap or leave the shim code page")
+	}
+	le := binary.LittleEndian
+	for v := range shimIDTEntries {
+		gate := idt[v*16 : v*16+16]
+		target := uint64(le.Uint16(gate[0:])) | uint64(le.Uint16(gate[6:]))<<16 |
+			uint64(le.Uint32(gate[8:]))<<32
+		if want := uint64(shimStubsAddr + v*shimStubSize); target != want {
+			t.Errorf("gate %d points at %#x, want %#x", v, target, want)
+		}
+		if sel := le.Uint16(gate[2:]); sel != 0x08 {
+			t.Errorf("gate %d selector %#x, want 0x08", v, sel)
+		}
+		if gate[4] != 0 || gate[5] != 0x8e {
+			t.Errorf("gate %d IST/type %#x %#x, want 0 0x8e", v, gate[4], gate[5])
+		}
+		stub := stubs[v*shimStubSize:]
+		if stub[0] != 0xb8 || le.Uint32(stub[1:]) != uint32(v) || stub[5] != 0xe7 || stub[6] != shimFaultPort {
+			t.Errorf("stub %d = % x, want mov $%d, %%eax; out %%eax, $%#x", v, stub[:7], v, shimFaultPort)
+		}
 	}
 }
 
