@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -152,6 +153,20 @@ func TestReadFileCappedRejectsLargeFile(t *testing.T) {
 	}
 	if err != nil && !strings.Contains(err.Error(), "file size 101 exceeds the maximum of 100 bytes") {
 		t.Errorf("message = %q", err)
+	}
+}
+
+func TestLoadRejectsNonRegularFiles(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A FIFO with no writer must not block the load.
+	for _, path := range []string{fifo, t.TempDir(), "/dev/zero"} {
+		_, err := Load(path)
+		if err == nil || !strings.Contains(err.Error(), "is not a regular file") {
+			t.Errorf("Load(%s) = %v, want a not-regular-file error", path, err)
+		}
 	}
 }
 

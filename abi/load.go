@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 )
 
 // MaxFileSize is the largest unikernel file Load and Parse accept (1 GiB).
@@ -39,7 +40,9 @@ func Load(path string) (*Unikernel, error) {
 // bytes before reading them where Stat gives a size, and while reading
 // otherwise (a FIFO, or a file that grows).
 func readFileCapped(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
+	// O_NONBLOCK keeps the open of a FIFO from waiting for a writer; the
+	// file type is checked right after.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("loading unikernel: %w", err)
 	}
@@ -49,7 +52,14 @@ func readFileCapped(path string, limit int64) ([]byte, error) {
 		return invalidExecutable(path, "", uint64(size),
 			"file size %d exceeds the maximum of %d bytes", size, limit)
 	}
-	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > limit {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("loading unikernel: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("loading unikernel: %s is not a regular file (%v)", path, fi.Mode().Type())
+	}
+	if fi.Size() > limit {
 		return nil, tooLarge(fi.Size())
 	}
 	data, err := io.ReadAll(io.LimitReader(f, limit+1))
