@@ -574,5 +574,10 @@ func Run(p *plan.Plan, cfg Config) (status int, err error) {
 		spec.memMiB = p.Options.MemMiB
 		spec.xExecHeap = p.Options.XExecHeap
 	}
+	if spec.xExecHeap && p.Unikernel.Target != abi.TargetSPT {
+		// solo5-hvt has no such option; hvt guests manage their own
+		// page tables.
+		return 1, &plan.UsageError{Msg: "--x-exec-heap applies only to spt unikernels"}
+	}
 	return run(spec, cfg)
 }

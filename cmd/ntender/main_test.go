@@ -314,3 +314,23 @@ func TestHelpCommandIsNotAUnikernel(t *testing.T) {
 		t.Errorf("stdout = %q, want the run command's help", stdout)
 	}
 }
+
+func TestExecHeapOnlyForSPT(t *testing.T) {
+	hello := guests.Binary("hello", guests.TargetHVT)
+	if _, err := os.Stat(hello); err != nil {
+		guests.SkipOrFail(t, "guest not built, run make -C tests/guests: "+err.Error())
+	}
+	if err := tender.ProbeKVM(); err != nil {
+		guests.SkipOrFail(t, "hvt needs KVM: "+err.Error())
+	}
+	stdout, stderr, status := runBinary(t, "ntender", "--x-exec-heap", "--mem=4", hello, "Hello_Solo5")
+	if status != 1 {
+		t.Errorf("status %d, want 1", status)
+	}
+	if stdout != "" {
+		t.Errorf("the guest ran: stdout = %q", stdout)
+	}
+	if !strings.Contains(stderr, "--x-exec-heap applies only to spt unikernels") {
+		t.Errorf("stderr = %q, want the option named", stderr)
+	}
+}
