@@ -96,8 +96,13 @@ type runningTender struct {
 // startTender starts the test binary in the helper role with args. It
 // returns errors instead of failing the test, so that goroutines other
 // than the test's own can call it.
+// helperProcessName is argv[0] of the tender processes startTender runs.
+const helperProcessName = "spt-test-guest"
+
 func startTender(args ...string) (*runningTender, error) {
 	rt := &runningTender{cmd: exec.Command("/proc/self/exe")}
+	// The guest process takes its name from argv[0].
+	rt.cmd.Args[0] = helperProcessName
 	rt.cmd.Env = append(os.Environ(), helperArgsVar+"="+strings.Join(args, helperArgsSep))
 	rt.cmd.Stdout = &rt.stdout
 	rt.cmd.Stderr = &rt.stderr
@@ -351,6 +356,14 @@ func TestGuestProcessState(t *testing.T) {
 		if !strings.Contains(status, want) {
 			t.Errorf("/proc status lacks %q:\n%s", strings.TrimSpace(want), status)
 		}
+	}
+
+	comm, err := os.ReadFile(proc + "/comm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(comm)); got != helperProcessName {
+		t.Errorf("guest process name is %q, want argv[0] %q", got, helperProcessName)
 	}
 
 	entries, err := os.ReadDir(proc + "/fd")

@@ -474,7 +474,8 @@ static void __attribute__((noreturn)) launch(int image_fd)
  * the Go runtime begins. Without the variable this is an ordinary ntender
  * process, and the constructor only records the ignored signals.
  */
-__attribute__((constructor)) static void ntender_spt_launch(void)
+__attribute__((constructor)) static void ntender_spt_launch(int argc,
+                                                            char **argv)
 {
     const char *value = getenv(NTL_ENV_VAR);
 
@@ -485,5 +486,16 @@ __attribute__((constructor)) static void ntender_spt_launch(void)
     int fd = parse_fd(value);
     if (fd < 0)
         fail("%s=%s is not a file descriptor number", NTL_ENV_VAR, value);
+
+    /*
+     * The process was executed as /proc/self/exe, so its name (comm) is
+     * "exe". Name it after argv[0], which is the name ntender was started
+     * with, so that ps and pgrep find the guest process as they find
+     * solo5-spt. glibc passes argc and argv to ELF constructors.
+     */
+    if (argc > 0 && argv != NULL && argv[0] != NULL) {
+        const char *base = strrchr(argv[0], '/');
+        (void)prctl(PR_SET_NAME, base != NULL ? base + 1 : argv[0], 0, 0, 0);
+    }
     launch(fd);
 }
