@@ -57,6 +57,9 @@ func runInfo(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("info: invalid --format %q: use json or text", format), 1)
 	}
 
+	if (c.Bool("abi") || c.Bool("manifest")) && c.IsSet("format") {
+		return cli.Exit("info: --abi and --manifest print solo5-elftool's own format; leave out --format", 1)
+	}
 	data, err := abi.ReadFile(path)
 	if err != nil {
 		return cli.Exit(err.Error(), 1)

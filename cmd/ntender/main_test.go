@@ -120,6 +120,7 @@ func TestRunUsageErrors(t *testing.T) {
 		{"unknown option", "ntender", []string{"--frobnicate", "x.hvt"}, "Invalid option"},
 		{"link forces mode", "solo5-hvt", []string{"--mode=spt", "x.hvt"}, "solo5-hvt runs only --mode=hvt"},
 		{"invalid elf", "ntender", []string{"../../abi/testdata/bad/buggyelf.elf"}, "note does not fall within valid size"},
+		{"info format with abi", "ntender", []string{"info", "--format=text", "--abi", "../../abi/testdata/good/hvt-v2.hvt"}, "leave out --format"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
