@@ -120,7 +120,12 @@ func runMeasure(c *cli.Context) error {
 	if werr != nil {
 		return cli.Exit("measure: "+werr.Error(), 1)
 	}
-	return nil
+	for _, m := range report.Modes {
+		if m.Unavailable == "" {
+			return nil
+		}
+	}
+	return cli.Exit("measure: no mode could run; see the reasons above", 1)
 }
 
 // measureError returns the message for an error of measure.Measure. The
