@@ -172,6 +172,13 @@ func (opts *Options) parseOption(arg string) error {
 		if _, dup := opts.Nets[name]; dup {
 			return invalidOption(arg, fmt.Sprintf("network device %s is given twice", name))
 		}
+		for other, otherIface := range opts.Nets {
+			if otherIface == iface {
+				return invalidOption(arg, fmt.Sprintf(
+					"tap %s is already given for network device %s; each device needs its own tap",
+					iface, other))
+			}
+		}
 		opts.Nets[name] = iface
 
 	case strings.HasPrefix(arg, "--net-mac:"):

@@ -169,6 +169,7 @@ func TestParseArgsErrors(t *testing.T) {
 		{"net template", []string{"--net:service0=tap%d", "k"}, "IFACE must not contain"},
 		{"net bad name", []string{"--net:service_0=tap0", "k"}, "letters or digits"},
 		{"net twice", []string{"--net:a=tap0", "--net:a=tap1", "k"}, "network device a is given twice"},
+		{"tap twice", []string{"--net:a=tap0", "--net:b=tap0", "k"}, "tap tap0 is already given for network device a"},
 		{"mac five octets", []string{"--net-mac:a=02:00:00:00:00", "k"}, "six hex octets"},
 		{"mac seven octets", []string{"--net-mac:a=02:00:00:00:00:01:02", "k"}, "six hex octets"},
 		{"mac dashes", []string{"--net-mac:a=02-00-00-00-00-01", "k"}, "six hex octets"},
