@@ -1,7 +1,8 @@
 // Package tender picks the backend that runs a launch plan and runs it.
 //
-// It is the one place that knows both backends: the CLI and runnc call
-// Choose and Run here, and neither backend imports the other.
+// It is the one package that imports both backends, so neither backend
+// imports the other: the CLI calls Choose and Run, and runnc calls Choose
+// to pick the mode it passes to ntender.
 package tender
 
 import (
@@ -22,8 +23,8 @@ const kvmAPIVersion = 12
 
 // ProbeKVM checks that /dev/kvm opens read-write and offers what the hvt
 // backend needs: API version 12, user memory regions and the TSC frequency
-// query. It returns nil when KVM is usable, otherwise an error that says
-// why.
+// query. It returns nil when KVM is usable, otherwise an error that
+// states the reason.
 func ProbeKVM() error {
 	f, err := os.OpenFile("/dev/kvm", os.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
