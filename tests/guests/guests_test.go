@@ -302,3 +302,13 @@ func TestBinaryUnderModuleRoot(t *testing.T) {
 		t.Errorf("Binary = %q, expected an absolute path", path)
 	}
 }
+
+func TestThreadStatesOfSelf(t *testing.T) {
+	got := threadStates(os.Getpid())
+	if !strings.Contains(got, "state ") || !strings.Contains(got, "wchan ") {
+		t.Errorf("threadStates = %q, want a state and wchan per thread", got)
+	}
+	if strings.Count(got, "\n") < 1 {
+		t.Errorf("threadStates = %q, want at least one thread", got)
+	}
+}

@@ -94,6 +94,12 @@ func Run(t testing.TB, c Case, tender ...string) {
 	ctx, cancel := context.WithTimeout(context.Background(), CaseTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	var threads string
+	cmd.Cancel = func() error {
+		// Record where a hung tender waits before killing it.
+		threads = threadStates(cmd.Process.Pid)
+		return cmd.Process.Kill()
+	}
 	var output syncBuffer
 	cmd.Stdout = &output
 	cmd.Stderr = &output
@@ -108,12 +114,41 @@ func Run(t testing.TB, c Case, tender ...string) {
 		t.Fatal(err)
 	}
 	if ctx.Err() != nil {
-		t.Fatalf("%s timed out after %v\ncommand: %s\noutput:\n%s",
-			c.ID(), CaseTimeout, strings.Join(argv, " "), output.String())
+		t.Fatalf("%s timed out after %v\ncommand: %s\noutput:\n%s\nthreads at the timeout:\n%s",
+			c.ID(), CaseTimeout, strings.Join(argv, " "), output.String(), threads)
 	}
 	if err := c.Check(status, output.String()); err != nil {
 		t.Errorf("%v\ncommand: %s\noutput:\n%s", err, strings.Join(argv, " "), output.String())
 	}
+}
+
+// threadStates returns one line per thread of process pid: its name, its
+// state and the kernel function it waits in, so that a timed-out run
+// shows where the tender hung.
+func threadStates(pid int) string {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return err.Error()
+	}
+	var b strings.Builder
+	for _, task := range tasks {
+		read := func(name string) string {
+			data, err := os.ReadFile(filepath.Join(dir, task.Name(), name))
+			if err != nil {
+				return "?"
+			}
+			return strings.TrimSpace(string(data))
+		}
+		stat := read("stat")
+		// The state is the field after the parenthesised name.
+		if i := strings.LastIndexByte(stat, ')'); i >= 0 && i+3 <= len(stat) {
+			stat = stat[i+2 : i+3]
+		}
+		fmt.Fprintf(&b, "tid %s %s state %s wchan %s syscall %s\n",
+			task.Name(), read("comm"), stat, read("wchan"), read("syscall"))
+	}
+	return b.String()
 }
 
 // namespaceCount makes namespace names unique within the process.
