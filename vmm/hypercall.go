@@ -221,22 +221,33 @@ func (h *hypercalls) block(gpa uint64, write bool) error {
 	return nil
 }
 
-func (h *hypercalls) netWrite(gpa uint64) error {
+// netArgs returns the argument struct of a NET_WRITE or NET_READ at gpa
+// and the device its handle names. For a handle that names no net device
+// it stores EINVAL in the struct and returns a nil device.
+func (h *hypercalls) netArgs(gpa uint64) ([]byte, netDevice, error) {
 	arg, err := h.mem.WritableSlice(gpa, abi.NetSize)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	handle := le.Uint64(arg[abi.NetHandle:])
 	if handle >= abi.ManifestMaxEntries || h.nets[handle] == nil {
 		putResult(arg[abi.NetRet:], abi.ResultEINVAL)
-		return nil
+		return arg, nil, nil
+	}
+	return arg, h.nets[handle], nil
+}
+
+func (h *hypercalls) netWrite(gpa uint64) error {
+	arg, dev, err := h.netArgs(gpa)
+	if err != nil || dev == nil {
+		return err
 	}
 	buf, err := h.mem.Slice(le.Uint64(arg[abi.NetData:]),
 		le.Uint64(arg[abi.NetLen:]))
 	if err != nil {
 		return err
 	}
-	res, err := h.nets[handle].Write(buf)
+	res, err := dev.Write(buf)
 	if err != nil {
 		//lint:ignore ST1005 the capitalised upstream message is what scripts search for
 		return fmt.Errorf("Fatal error when writing: %w", err)
@@ -246,21 +257,16 @@ func (h *hypercalls) netWrite(gpa uint64) error {
 }
 
 func (h *hypercalls) netRead(gpa uint64) error {
-	arg, err := h.mem.WritableSlice(gpa, abi.NetSize)
-	if err != nil {
+	arg, dev, err := h.netArgs(gpa)
+	if err != nil || dev == nil {
 		return err
-	}
-	handle := le.Uint64(arg[abi.NetHandle:])
-	if handle >= abi.ManifestMaxEntries || h.nets[handle] == nil {
-		putResult(arg[abi.NetRet:], abi.ResultEINVAL)
-		return nil
 	}
 	buf, err := h.mem.WritableSlice(le.Uint64(arg[abi.NetData:]),
 		le.Uint64(arg[abi.NetLen:]))
 	if err != nil {
 		return err
 	}
-	n, res, err := h.nets[handle].Read(buf)
+	n, res, err := dev.Read(buf)
 	if err != nil {
 		//lint:ignore ST1005 the capitalised upstream message is what scripts search for
 		return fmt.Errorf("Fatal error when reading: %w", err)
