@@ -26,9 +26,9 @@ import (
 // manifest and command line, the ELF segments from 0x100000, and the stack
 // at the top. The shim's frame and code pages sit just below 0x100000.
 //
-// CPU exceptions go through an IDT to stubs that report the vector, so the
-// guest ends with the status of the signal Linux would send the spt
-// process (139 for #PF and #GP, 132 for #UD, 136 for #DE, and so on).
+// CPU exceptions go through an IDT to stubs that report the vector. The
+// guest then ends with the status of the signal Linux would send the spt
+// process: 139 for #PF and #GP, 132 for #UD, 136 for #DE, and so on.
 //
 // NOTE: the guest runs in ring 0, so privileged instructions that would
 // kill an spt process with SIGSEGV, such as WRMSR, RDMSR or CLI, run
@@ -107,9 +107,9 @@ func shimCode(frame uint32, port uint8) []byte {
 	return append(code, 0xff, 0xe1) // jmp *%rcx
 }
 
-// shimFaultStubs returns one stub per exception vector, each
-// shimStubSize bytes: mov $VECTOR, %eax; out %eax, $port; then hlt in a
-// loop, should the tender ever resume it.
+// shimFaultStubs returns one stub of shimStubSize bytes per exception
+// vector. Each stub is "mov $VECTOR, %eax; out %eax, $port", followed by a
+// hlt loop in case the tender ever resumes it.
 func shimFaultStubs(port uint8) []byte {
 	code := make([]byte, 0, shimIDTEntries*shimStubSize)
 	for v := range shimIDTEntries {

@@ -52,9 +52,9 @@ func (e *SignalError) Error() string {
 	return fmt.Sprintf("stopped by signal %d (%v)", int(e.Signal), e.Signal)
 }
 
-// ExitStatus returns the tender's exit status: 1 for SIGINT and SIGTERM,
-// which solo5-hvt handles, and 128+N for any other signal N, which kills
-// solo5-hvt, so that a shell sees the same status.
+// ExitStatus returns the tender's exit status. It is 1 for SIGINT and
+// SIGTERM, which solo5-hvt handles. Any other signal N kills solo5-hvt, so
+// it is 128+N, the status a shell reports for that death.
 func (e *SignalError) ExitStatus() int {
 	if e.Signal == unix.SIGINT || e.Signal == unix.SIGTERM {
 		return 1

@@ -424,8 +424,8 @@ static void __attribute__((noreturn)) launch(int image_fd)
      * With READ_IMPLIES_EXEC every readable mapping would be executable,
      * which defeats the W^X protection of the guest segments. NOTE: on
      * x86_64 Linux 6.18 the flag does not survive execve of a 64-bit
-     * binary (setarch -X has no effect here), so no test can reach this
-     * check; it stays as solo5-spt has it.
+     * binary, and setarch -X has no effect. No test can reach this
+     * check, which stays as solo5-spt has it.
      */
     int persona = personality(0xffffffff);
     if (persona == -1)

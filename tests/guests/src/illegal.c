@@ -1,7 +1,7 @@
 /*
- * illegal: executes ud2, an invalid opcode. hvt catches the #UD trap in
- * the guest (status 255, ABORT); an spt process dies with SIGILL (132),
- * and an spt guest in a VM must end with the same status.
+ * illegal: executes ud2, an invalid opcode. Under hvt the guest catches
+ * the #UD trap and aborts (status 255, ABORT). An spt process dies with
+ * SIGILL (132), and an spt guest in a VM must end with the same status.
  */
 #include "guest.h"
 

@@ -2,9 +2,9 @@
  * net: replies to ARP and ICMP echo requests on "service0".
  * Arguments: [IPV4 | --ipv4=IPV4/PREFIX] [--ipv4-gateway=IPV4] [limit N].
  * The address defaults to 10.0.0.2. The --ipv4 forms are what MirageOS
- * unikernels take, so runnc's default arguments reach this guest; the
- * prefix and gateway are checked but unused, because the guest only
- * answers on its own subnet. With "limit N" the guest exits with SUCCESS
+ * unikernels take, so runnc's default arguments reach this guest. The
+ * prefix and gateway are checked but unused, because the guest replies
+ * only on its own subnet. With "limit N" the guest exits with SUCCESS
  * after N echo requests.
  */
 #include "args.h"
