@@ -94,6 +94,8 @@ type Exit struct {
 	MMIOAddr    uint64
 	MMIOLen     uint32
 	MMIOIsWrite bool
+	// MMIOData is the value of a write of up to 8 bytes, little-endian.
+	MMIOData uint64
 
 	// KVM_EXIT_FAIL_ENTRY.
 	FailEntryReason uint64
@@ -131,6 +133,7 @@ func decodeExit(run []byte) (Exit, error) {
 	case exitMMIO:
 		e.MMIOAddr = le.Uint64(run[runMMIOPhysAddr:])
 		e.MMIOLen = le.Uint32(run[runMMIOLen:])
+		e.MMIOData = le.Uint64(run[runMMIOData:])
 		e.MMIOIsWrite = run[runMMIOIsWrite] != 0
 	case exitFailEntry:
 		e.FailEntryReason = le.Uint64(run[runFailEntryReason:])

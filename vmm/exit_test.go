@@ -145,12 +145,23 @@ func TestHandleExitMessages(t *testing.T) {
 	}
 }
 
-func mmioWrite(gpa uint64) []byte {
+func mmioWrite(gpa uint64) []byte { return mmioExit(gpa, 4, true, 0) }
+
+// mmioExit returns a kvm_run area for an MMIO access of size bytes at gpa
+// with data (little-endian) as the written value.
+func mmioExit(gpa uint64, size uint32, write bool, data uint64) []byte {
 	run := reasonExit(exitMMIO, gpa)
-	binary.LittleEndian.PutUint32(run[runMMIOLen:], 4)
-	run[runMMIOIsWrite] = 1
+	binary.LittleEndian.PutUint32(run[runMMIOLen:], size)
+	binary.LittleEndian.PutUint64(run[runMMIOData:], data)
+	if write {
+		run[runMMIOIsWrite] = 1
+	}
 	return run
 }
+
+// doorbellExit returns the exit of the shim's write of system call nr to
+// the doorbell.
+func doorbellExit(nr uint64) []byte { return mmioExit(shimDoorbellGPA, 8, true, nr) }
 
 func TestHandleExitIntrContinues(t *testing.T) {
 	h := newTestCalls(t, 4<<20)

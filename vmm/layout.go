@@ -129,6 +129,35 @@ func markNoExecute(mem []byte, allocSize uint64, exec, noExec []gpaRange,
 	}
 }
 
+// markReadOnly clears the writable bit of every leaf entry writePageTables
+// wrote whose page lies inside one of ranges, so that a guest write there
+// faults in the guest. A 2 MiB page that is only partly inside stays
+// writable; the host mapping still protects that part.
+func markReadOnly(mem []byte, allocSize uint64, ranges []gpaRange) {
+	inside := func(start, end uint64) bool {
+		for _, r := range ranges {
+			if start >= r.start && end <= r.end {
+				return true
+			}
+		}
+		return false
+	}
+	le := binary.LittleEndian
+	clearW := func(entry uint64) {
+		le.PutUint64(mem[entry:], le.Uint64(mem[entry:])&^pteWritable)
+	}
+	for page := uint64(0x10); page < 512; page++ {
+		if gpa := page << 12; inside(gpa, gpa+abi.PageSize) {
+			clearW(pt0Addr + page*8)
+		}
+	}
+	for gpa := uint64(abi.HVTMemAlign); gpa < allocSize; gpa += abi.HVTMemAlign {
+		if inside(gpa, gpa+abi.HVTMemAlign) {
+			clearW(pdAddr + (gpa>>21)*8)
+		}
+	}
+}
+
 // bootArea holds the guest physical addresses of the boot info, the
 // manifest and the command line.
 type bootArea struct {

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"slices"
 	"syscall"
 
 	"github.com/bobuhiro11/gokvm/kvm"
@@ -14,51 +15,73 @@ import (
 	"github.com/ntender/ntender/seccompmode"
 )
 
-// An spt unikernel runs in the VM through a syscall shim. The guest's
-// SYSCALL instruction (EFER.SCE set, LSTAR pointing at shimCode) stores
-// the system call number and arguments in a frame page and does a 4-byte
-// OUT to shimPort. The tender serves the call with the spt backend's
-// allow-list and writes the result to the frame, and the shim returns it
-// in RAX and jumps back to the instruction after SYSCALL (RCX).
+// An spt unikernel runs in the VM in ring 3, as it would run in a process.
+//
+// SYSCALL enters shimSyscallCode (LSTAR), which stores the arguments in
+// the call frame and writes the system call number to the doorbell, a
+// page mapped to a guest physical address with no memory behind it. The
+// write exits to the tender as MMIO; the tender serves the call with the
+// spt backend's allow-list, writes the result to the frame, and the code
+// returns it in RAX to the instruction after SYSCALL. One system call is
+// one exit, and the tender needs no guest registers beyond the frame.
+//
+// CPU exceptions go through an IDT to stubs that report the vector by the
+// port they write. The guest then ends with the status of the signal Linux
+// would send the spt process: 139 for #PF and #GP, 132 for #UD, 136 for
+// #DE, 133 for INT3, and so on. Privileged instructions (HLT, IN, OUT,
+// RDMSR, CLI) raise #GP in ring 3, so they end the guest with 139, as in
+// an spt process. The exception stack and the IDT, GDT and TSS are on
+// pages ring 3 cannot reach.
 //
 // Guest memory for spt is laid out as solo5-spt lays out the process:
 // nothing below 0x10000, struct spt_boot_info at 0x11000 followed by the
 // manifest and command line, the ELF segments from 0x100000, and the stack
-// at the top. The shim's frame and code pages sit just below 0x100000.
-//
-// CPU exceptions go through an IDT to stubs that report the vector. The
-// guest then ends with the status of the signal Linux would send the spt
-// process: 139 for #PF and #GP, 132 for #UD, 136 for #DE, and so on.
-//
-// NOTE: the guest runs in ring 0, so privileged instructions that would
-// kill an spt process with SIGSEGV, such as WRMSR, RDMSR or CLI, run
-// inside the VM. They reach no host resource: port I/O other than the
-// shim's OUT and HLT end the guest with 139, and every system call still
-// goes through the allow-list.
+// at the top. The shim's pages sit just below 0x100000.
 const (
-	shimFrameAddr = 0xFE000
-	shimCodeAddr  = 0xFF000
-	// shimPort is the I/O port of the shim's OUT. Any port outside the
-	// hvt hypercall range works, because the VM has no devices.
-	shimPort = 0x7E
-	// shimFaultPort is the port the exception stubs write the vector to,
-	// so a CPU exception ends the guest with the signal an spt process
-	// would get for it.
-	shimFaultPort = 0x7F
-	// The exception stubs (shimStubSize bytes each) and the IDT pointing
-	// at them share the shim code page.
-	shimStubsAddr  = shimCodeAddr + 0x400
-	shimStubSize   = 16
-	shimIDTAddr    = shimCodeAddr + 0x800
-	shimIDTEntries = 32 // the architecture-defined exception vectors
-	// shimGDTAddr holds a copy of the boot GDT. Delivering an exception
-	// loads CS from the GDT by linear address, and the boot GDT's page is
-	// not mapped in the guest page tables (SYSCALL needs no GDT access).
-	shimGDTAddr = shimCodeAddr + 0xC00
-
-	// Frame fields, each a u64: the system call number (RAX in, result
-	// out) and the six arguments in the x86_64 system call order.
+	// shimStackAddr is the ring 0 exception stack (TSS RSP0 and IST1).
+	shimStackAddr = 0xFB000
+	shimStackTop  = shimStackAddr + abi.PageSize
+	// shimDoorbellAddr is the page mapped to shimDoorbellGPA. That address
+	// is above any guest memory (at most 4 GiB) and below 2^36, the
+	// smallest physical address width of x86_64 CPUs.
+	shimDoorbellAddr = 0xFC000
+	shimDoorbellGPA  = 0xFFFFFF000
+	// shimFrameAddr is the call frame: the result (in) and the six
+	// arguments, each a u64. Ring 3 may write it, as it may make any
+	// system call.
+	shimFrameAddr = 0xFD000
 	shimFrameSize = 7 * 8
+	// shimSyscallAddr holds shimSyscallCode, the SYSCALL entry (LSTAR).
+	shimSyscallAddr = 0xFE000
+	// shimKernelAddr is the ring 0 page: the exception stubs, the IDT,
+	// the GDT and the TSS.
+	shimKernelAddr = 0xFF000
+
+	shimStubsAddr  = shimKernelAddr
+	shimStubSize   = 16
+	shimIDTAddr    = shimKernelAddr + 0x400
+	shimIDTEntries = 32 // the architecture-defined exception vectors
+	shimGDTAddr    = shimKernelAddr + 0x800
+	shimTSSAddr    = shimKernelAddr + 0x900
+	shimTSSSize    = 0x68
+	// shimFaultPorts is the port of vector 0's stub; vector v writes to
+	// shimFaultPorts+v.
+	shimFaultPorts = 0x40
+
+	// GDT selectors. STAR needs user data at selUserBase+8 and 64-bit
+	// user code at selUserBase+16.
+	selKernelCode = 0x08
+	selKernelData = 0x10
+	selUserBase   = 0x18
+	selUserData   = 0x20
+	selUserCode   = 0x28
+	selTSS        = 0x30
+	shimGDTSize   = selTSS + 16
+
+	// gdtUserData and gdtUserCode are the DPL 3 counterparts of the boot
+	// GDT's descriptors.
+	gdtUserData = 0x00CFF3000000FFFF
+	gdtUserCode = 0x00AFFB000000FFFF
 
 	// MSRs the shim needs (Intel SDM vol. 4; AMD APM vol. 2).
 	msrSTAR   = 0xC0000081
@@ -69,6 +92,12 @@ const (
 	eferSCE = 1 << 0
 	eferNXE = 1 << 11
 
+	// pteUser marks a page ring 3 may use.
+	pteUser = 0x4
+
+	// RFLAGS at entry: the fixed bit and interrupts on, as in a process.
+	rflagsUser = 1<<1 | 1<<9
+
 	// Exit statuses of an spt process killed by a signal, as a shell
 	// reports them: SIGSEGV and SIGSYS.
 	statusSIGSEGV = 128 + 11
@@ -77,43 +106,60 @@ const (
 	archSetFS = 0x1002
 )
 
-// shimCode returns the machine code of the SYSCALL entry point for a frame
-// at frame and an OUT to port. The bytes are those GNU as 2.40 emits for
+// shimArgRegs are the ModRM encodings (REX prefix, reg field) of the
+// system call argument registers, in the x86_64 order.
+var shimArgRegs = [6]struct{ rex, reg byte }{
+	{0x48, 7}, // rdi
+	{0x48, 6}, // rsi
+	{0x48, 2}, // rdx
+	{0x4c, 2}, // r10
+	{0x4c, 0}, // r8
+	{0x4c, 1}, // r9
+}
+
+// shimSyscallCode returns the SYSCALL entry point for a frame at frame
+// and the MMIO doorbell at doorbell. The bytes are those GNU as 2.40 emits
+// for
 //
-//	mov %rax, FRAME; mov %rdi, FRAME+8; mov %rsi, FRAME+16
-//	mov %rdx, FRAME+24; mov %r10, FRAME+32; mov %r8, FRAME+40
-//	mov %r9, FRAME+48; out %eax, $PORT; mov FRAME, %rax; jmp *%rcx
+//	mov %rdi, FRAME+8; ... mov %r9, FRAME+48
+//	mov %rax, DOORBELL          # exits to the tender
+//	mov %cs, %eax; test $3, %al
+//	mov FRAME, %rax             # the result
+//	jnz 1f; sysretq
+//	1: jmp *%rcx
 //
-// The code uses no stack, so the guest's red zone survives, and changes
-// only RAX (the result), besides RCX and R11, which SYSCALL clobbers.
-func shimCode(frame uint32, port uint8) []byte {
-	stores := [][]byte{
-		{0x48, 0x89, 0x04, 0x25}, // mov %rax, disp32
-		{0x48, 0x89, 0x3c, 0x25}, // mov %rdi, disp32
-		{0x48, 0x89, 0x34, 0x25}, // mov %rsi, disp32
-		{0x48, 0x89, 0x14, 0x25}, // mov %rdx, disp32
-		{0x4c, 0x89, 0x14, 0x25}, // mov %r10, disp32
-		{0x4c, 0x89, 0x04, 0x25}, // mov %r8, disp32
-		{0x4c, 0x89, 0x0c, 0x25}, // mov %r9, disp32
-	}
+// SYSCALL enters it in ring 0, and SYSRETQ returns to ring 3. kvm_pvm
+// (this project's CI host) runs it in ring 3 instead, where SYSRETQ would
+// fault, so the code checks CS and jumps back to RCX there. Either way
+// it changes only RAX besides RCX and R11, which SYSCALL clobbers, and it
+// uses no stack.
+//
+// NOTE: CI runs only the ring 3 path. The SYSRETQ path is checked by its
+// encoding, not by a run on a KVM that follows the architecture.
+func shimSyscallCode(frame, doorbell uint32) []byte {
 	var code []byte
-	for i, op := range stores {
-		code = append(code, op...)
-		code = binary.LittleEndian.AppendUint32(code, frame+uint32(8*i))
+	for i, r := range shimArgRegs {
+		code = append(code, r.rex, 0x89, 0x04|r.reg<<3, 0x25)
+		code = binary.LittleEndian.AppendUint32(code, frame+uint32(8*(i+1)))
 	}
-	code = append(code, 0xe7, port)             // out %eax, $port
+	code = append(code, 0x48, 0x89, 0x04, 0x25) // mov %rax, disp32
+	code = binary.LittleEndian.AppendUint32(code, doorbell)
+	code = append(code, 0x8c, 0xc8)             // mov %cs, %eax
+	code = append(code, 0xa8, 0x03)             // test $3, %al
 	code = append(code, 0x48, 0x8b, 0x04, 0x25) // mov disp32, %rax
 	code = binary.LittleEndian.AppendUint32(code, frame)
-	return append(code, 0xff, 0xe1) // jmp *%rcx
+	code = append(code, 0x75, 0x03)       // jnz 1f
+	code = append(code, 0x48, 0x0f, 0x07) // sysretq
+	return append(code, 0xff, 0xe1)       // 1: jmp *%rcx
 }
 
 // shimFaultStubs returns one stub of shimStubSize bytes per exception
-// vector. Each stub is "mov $VECTOR, %eax; out %eax, $port", followed by a
-// hlt loop in case the tender ever resumes it.
-func shimFaultStubs(port uint8) []byte {
+// vector: "out %al, $(ports+VECTOR)", then a HLT loop, since the tender
+// never resumes them.
+func shimFaultStubs(ports uint8) []byte {
 	code := make([]byte, 0, shimIDTEntries*shimStubSize)
-	for v := range shimIDTEntries {
-		stub := []byte{0xb8, byte(v), 0, 0, 0, 0xe7, port, 0xf4, 0xeb, 0xfd}
+	for v := range byte(shimIDTEntries) {
+		stub := []byte{0xe6, ports + v, 0xf4, 0xeb, 0xfd}
 		code = append(code, stub...)
 		code = append(code, make([]byte, shimStubSize-len(stub))...)
 	}
@@ -121,22 +167,91 @@ func shimFaultStubs(port uint8) []byte {
 }
 
 // shimIDT returns 64-bit interrupt gates (Intel SDM vol. 3, 6.14.1) for
-// the stubs at stubs, in the boot GDT's code segment 0x08 with no IST.
-// An exception is delivered on the guest's own stack. If that stack is
-// unusable, delivery faults again and the resulting triple fault ends the
-// guest with SIGSEGV's status, which is what an spt process gets then.
+// the stubs at stubs, in the kernel code segment, all on IST1. INT3 and
+// INTO have DPL 3 so that ring 3 can raise them, as on Linux; the other
+// gates have DPL 0, so an INT n from the guest raises #GP, as in a
+// process.
 func shimIDT(stubs uint64) []byte {
 	idt := make([]byte, 0, shimIDTEntries*16)
 	for v := range uint64(shimIDTEntries) {
 		addr := stubs + v*shimStubSize
+		access := byte(0x8e) // present, DPL 0, 64-bit interrupt gate
+		if v == 3 || v == 4 {
+			access = 0xee
+		}
 		idt = binary.LittleEndian.AppendUint16(idt, uint16(addr))
-		idt = binary.LittleEndian.AppendUint16(idt, 0x08)
-		idt = append(idt, 0, 0x8e) // IST 0; present, DPL 0, interrupt gate
+		idt = binary.LittleEndian.AppendUint16(idt, selKernelCode)
+		idt = append(idt, 1, access) // IST1
 		idt = binary.LittleEndian.AppendUint16(idt, uint16(addr>>16))
 		idt = binary.LittleEndian.AppendUint32(idt, uint32(addr>>32))
 		idt = binary.LittleEndian.AppendUint32(idt, 0)
 	}
 	return idt
+}
+
+// shimGDT returns the GDT of an spt guest: null, kernel code and data,
+// a null slot for SYSRET's 32-bit user code, user data, 64-bit user code,
+// and the 16-byte descriptor of the 64-bit TSS at tss.
+func shimGDT(tss uint64) []byte {
+	g := make([]byte, shimGDTSize)
+	le.PutUint64(g[selKernelCode:], gdtCode)
+	le.PutUint64(g[selKernelData:], gdtData)
+	le.PutUint64(g[selUserData:], gdtUserData)
+	le.PutUint64(g[selUserCode:], gdtUserCode)
+	const limit = shimTSSSize - 1
+	const access = 0x89 // present, DPL 0, available 64-bit TSS
+	le.PutUint64(g[selTSS:], limit|(tss&0xFFFFFF)<<16|access<<40|
+		(tss>>24&0xFF)<<56)
+	le.PutUint64(g[selTSS+8:], tss>>32)
+	return g
+}
+
+// shimTSS returns a 64-bit TSS with RSP0 and IST1 at stack and no I/O
+// permission bitmap, so ring 3 has no port access.
+func shimTSS(stack uint64) []byte {
+	t := make([]byte, shimTSSSize)
+	le.PutUint64(t[4:], stack)  // RSP0
+	le.PutUint64(t[36:], stack) // IST1
+	le.PutUint16(t[102:], shimTSSSize)
+	return t
+}
+
+// userSregs sets the segment registers for ring 3, the shim's GDT and
+// IDT, and the TSS.
+func userSregs(s *kvm.Sregs) {
+	s.CS = kvm.Segment{Limit: 0xFFFFFFFF, Selector: selUserCode | 3,
+		Typ: 11, Present: 1, DPL: 3, S: 1, L: 1, G: 1}
+	data := kvm.Segment{Limit: 0xFFFFFFFF, Selector: selUserData | 3,
+		Typ: 3, Present: 1, DPL: 3, DB: 1, S: 1, G: 1}
+	s.DS, s.ES, s.FS, s.GS, s.SS = data, data, data, data, data
+	s.TR = kvm.Segment{Base: shimTSSAddr, Limit: shimTSSSize - 1,
+		Selector: selTSS, Typ: 11, Present: 1} // busy 64-bit TSS
+	s.GDT = kvm.Descriptor{Base: shimGDTAddr, Limit: shimGDTSize - 1}
+	s.IDT = kvm.Descriptor{Base: shimIDTAddr, Limit: shimIDTEntries*16 - 1}
+}
+
+// mapUserPages lets ring 3 use every page writePageTables mapped except
+// the 4 KiB pages in kernel, and points the doorbell page at
+// shimDoorbellGPA.
+func mapUserPages(mem []byte, allocSize uint64, kernel ...uint64) {
+	set := func(entry uint64) {
+		le.PutUint64(mem[entry:], le.Uint64(mem[entry:])|pteUser)
+	}
+	set(pml4Addr)
+	for i := uint64(0); i < 4; i++ {
+		set(pdptAddr + i*8)
+	}
+	set(pdAddr)
+	for gpa := uint64(abi.HVTMemAlign); gpa < allocSize; gpa += abi.HVTMemAlign {
+		set(pdAddr + (gpa>>21)*8)
+	}
+	for page := uint64(0x10); page < 512; page++ {
+		if !slices.Contains(kernel, page<<12) {
+			set(pt0Addr + page*8)
+		}
+	}
+	le.PutUint64(mem[pt0Addr+(shimDoorbellAddr>>12)*8:], shimDoorbellGPA|
+		ptePresent|pteWritable|pteUser|pteNoExecute)
 }
 
 // faultSignal returns the signal Linux sends a process for an exception
@@ -175,44 +290,39 @@ type sptCalls struct {
 
 // handleSPTExit decodes and serves one VM exit of an spt guest. A fault
 // that would kill the spt process with SIGSEGV (a triple fault, a write to
-// read-only memory, HLT) halts with status 139 instead.
+// read-only memory) halts with status 139 instead.
 func handleSPTExit(s *sptCalls, run []byte, allocSize uint64) (*Halt, error) {
 	e, err := decodeExit(run)
 	if err != nil {
 		return nil, &ExitError{Reason: e.Reason, Err: err}
 	}
 	switch e.Reason {
-	case exitIO:
-		if e.IODirection == ioDirectionOut && e.IOSize == 4 &&
-			e.IOPort == shimFaultPort {
-			sig := faultSignal(e.IOValue)
-			return &Halt{Status: 128 + int32(sig), Reason: fmt.Sprintf(
-				"guest CPU exception %d, exiting as solo5-spt would on %s",
-				e.IOValue, unix.SignalName(sig))}, nil
-		}
-		if e.IODirection != ioDirectionOut || e.IOSize != 4 ||
-			e.IOPort != shimPort {
-			// The guest runs in ring 0 here, but an spt process that
-			// executes IN or OUT gets #GP and dies with SIGSEGV.
-			return &Halt{Status: statusSIGSEGV, Reason: fmt.Sprintf(
-				"guest port access to %#x, exiting as solo5-spt would on "+
-					"SIGSEGV", e.IOPort)}, nil
-		}
-		halt, err := s.handle()
-		if err != nil {
-			return nil, &ExitError{Reason: e.Reason, Err: err}
-		}
-		return halt, nil
-	case exitShutdown, exitHLT:
-		return &Halt{Status: statusSIGSEGV, Reason: fmt.Sprintf(
-			"guest fault (KVM exit %s), exiting as solo5-spt would on "+
-				"SIGSEGV", exitReasonName(e.Reason))}, nil
 	case exitMMIO:
+		if e.MMIOAddr == shimDoorbellGPA && e.MMIOIsWrite && e.MMIOLen == 8 {
+			halt, err := s.handle(e.MMIOData)
+			if err != nil {
+				return nil, &ExitError{Reason: e.Reason, Err: err}
+			}
+			return halt, nil
+		}
 		if e.MMIOIsWrite && e.MMIOAddr < allocSize {
 			return &Halt{Status: statusSIGSEGV, Reason: fmt.Sprintf(
 				"guest wrote to read-only memory at gpa=%#x, exiting as "+
 					"solo5-spt would on SIGSEGV", e.MMIOAddr)}, nil
 		}
+	case exitIO:
+		vector := uint32(e.IOPort) - shimFaultPorts
+		if e.IODirection == ioDirectionOut && e.IOSize == 1 &&
+			vector < shimIDTEntries {
+			sig := faultSignal(vector)
+			return &Halt{Status: 128 + int32(sig), Reason: fmt.Sprintf(
+				"guest CPU exception %d, exiting as solo5-spt would on %s",
+				vector, unix.SignalName(sig))}, nil
+		}
+	case exitShutdown, exitHLT:
+		return &Halt{Status: statusSIGSEGV, Reason: fmt.Sprintf(
+			"guest fault (KVM exit %s), exiting as solo5-spt would on "+
+				"SIGSEGV", exitReasonName(e.Reason))}, nil
 	}
 	return handleExit(nil, run, allocSize)
 }
@@ -220,33 +330,42 @@ func handleSPTExit(s *sptCalls, run []byte, allocSize uint64) (*Halt, error) {
 // errnoResult returns -errno as the u64 a process finds in RAX.
 func errnoResult(e syscall.Errno) uint64 { return uint64(-int64(e)) }
 
-// handle serves the system call in the frame. It returns a halt for
-// exit_group and for a call the spt policy forbids (status 159, as the
-// spt process would die of SIGSYS). A guest buffer outside guest memory
-// gets EFAULT, as the kernel would return.
-func (s *sptCalls) handle() (*Halt, error) {
+// handle serves system call nr with the arguments in the call frame and
+// leaves the result there.
+func (s *sptCalls) handle(nr uint64) (*Halt, error) {
 	frame, err := s.mem.WritableSlice(shimFrameAddr, shimFrameSize)
 	if err != nil {
 		return nil, err
 	}
-	nr := le.Uint64(frame)
 	var args [6]uint64
 	for i := range args {
 		args[i] = le.Uint64(frame[8+8*i:])
 	}
+	ret, halt, err := s.serve(nr, args)
+	if halt != nil || err != nil {
+		return halt, err
+	}
+	le.PutUint64(frame, ret)
+	return nil, nil
+}
 
+// serve makes system call nr and returns its result. It returns a halt
+// for exit_group and for a call the spt policy forbids (status 159, as the
+// spt process would die of SIGSYS). A guest buffer outside guest memory
+// gets EFAULT, as the kernel would return.
+func (s *sptCalls) serve(nr uint64, args [6]uint64) (uint64, *Halt, error) {
 	if nr > 1<<20 || !s.policy.Allows(int(nr), args) {
-		return s.forbidden(nr, args[0], args[1], args[2]), nil
+		return 0, s.forbidden(nr, args[0], args[1], args[2]), nil
 	}
 
 	var ret uint64
 	switch nr {
 	case unix.SYS_EXIT_GROUP:
-		return &Halt{Status: int32(args[0])}, nil
+		return 0, &Halt{Status: int32(args[0])}, nil
 	case unix.SYS_ARCH_PRCTL:
 		// The policy allows only ARCH_SET_FS.
 		if err := s.setFSBase(args[1]); err != nil {
-			return nil, fmt.Errorf("arch_prctl(ARCH_SET_FS): %w", err)
+			return 0, nil, fmt.Errorf("arch_prctl(ARCH_SET_FS): %w", err)
 		}
 	case unix.SYS_WRITE:
 		if args[0] == 1 {
@@ -277,11 +396,10 @@ func (s *sptCalls) handle() (*Halt, error) {
 		ret = s.epollWait(nr, args)
 	default:
 		// The policy allows nothing else.
-		return nil, fmt.Errorf("system call %d passed the spt policy "+
+		return 0, nil, fmt.Errorf("system call %d passed the spt policy "+
 			"but has no handler", nr)
 	}
-	le.PutUint64(frame, ret)
-	return nil, nil
+	return ret, nil, nil
 }
 
 // forbidden returns the halt for a system call the spt policy does not
@@ -370,46 +488,57 @@ func sizeSPTMemory(memMiB uint64) (memoryLayout, error) {
 // pointed at it, the spt boot info, and the system call table with the spt
 // backend's allow-list for this guest's fds.
 func (m *machine) setupShim() error {
-	copy(m.mem[shimCodeAddr:], shimCode(shimFrameAddr, shimPort))
-	copy(m.mem[shimStubsAddr:], shimFaultStubs(shimFaultPort))
+	copy(m.mem[shimSyscallAddr:], shimSyscallCode(shimFrameAddr, shimDoorbellAddr))
+	copy(m.mem[shimStubsAddr:], shimFaultStubs(shimFaultPorts))
 	copy(m.mem[shimIDTAddr:], shimIDT(shimStubsAddr))
-	copy(m.mem[shimGDTAddr:], m.mem[gdtAddr:gdtAddr+gdtSize])
+	copy(m.mem[shimGDTAddr:], shimGDT(shimTSSAddr))
+	copy(m.mem[shimTSSAddr:], shimTSS(shimStackTop))
+	mapUserPages(m.mem, m.layout.allocSize, shimStackAddr, shimKernelAddr)
 
 	// An spt process cannot execute its data, heap or stack (unless
 	// --x-exec-heap), so the guest page tables get NX there.
-	exec := []gpaRange{{shimCodeAddr, shimCodeAddr + abi.PageSize}}
-	var noExec []gpaRange
+	exec := []gpaRange{
+		{shimSyscallAddr, shimSyscallAddr + abi.PageSize},
+		{shimKernelAddr, shimKernelAddr + abi.PageSize},
+	}
+	var noExec, readOnly []gpaRange
 	for _, s := range m.spec.kernel.Segments {
 		if s.Prot&abi.ProtExec != 0 {
 			exec = append(exec, gpaRange{s.Start, s.End})
 		} else {
 			noExec = append(noExec, gpaRange{s.Start, s.End})
 		}
+		if s.Prot&abi.ProtWrite == 0 {
+			readOnly = append(readOnly, gpaRange{s.Start, s.End})
+		}
 	}
 	markNoExecute(m.mem, m.layout.allocSize, exec, noExec, m.spec.xExecHeap)
+	// Ring 3 honours the guest page tables, so a write to .text or
+	// .rodata faults in the guest (#PF, status 139), as in a process.
+	markReadOnly(m.mem, m.layout.allocSize, readOnly)
 
 	sregs, err := kvm.GetSregs(uintptr(m.vcpu.fd))
 	if err != nil {
 		return fmt.Errorf("KVM_GET_SREGS: %w", err)
 	}
 	sregs.EFER |= eferSCE | eferNXE
-	sregs.IDT = kvm.Descriptor{Base: shimIDTAddr, Limit: shimIDTEntries*16 - 1}
-	sregs.GDT = kvm.Descriptor{Base: shimGDTAddr, Limit: gdtSize - 1}
+	userSregs(sregs)
 	if err := m.vcpu.setSregs(sregs); err != nil {
 		return err
 	}
-	// SYSCALL loads CS from STAR[47:32] and SS from that plus 8: the boot
-	// GDT's code (0x08) and data (0x10) segments, so the guest stays in
-	// ring 0. SFMASK 0 keeps RFLAGS.
+	// SYSCALL loads the kernel segments from STAR[47:32], SYSRET the user
+	// segments from STAR[63:48]. SFMASK 0 keeps RFLAGS, so the ring 3
+	// path of the entry code returns with the guest's flags as they were.
 	if err := m.vcpu.setMSRs(
-		kvmMSREntry{Index: msrSTAR, Data: 0x08 << 32},
-		kvmMSREntry{Index: msrLSTAR, Data: shimCodeAddr},
+		kvmMSREntry{Index: msrSTAR, Data: selUserBase<<48 | selKernelCode<<32},
+		kvmMSREntry{Index: msrLSTAR, Data: shimSyscallAddr},
 		kvmMSREntry{Index: msrSFMASK, Data: 0},
 	); err != nil {
 		return err
 	}
 	regs := initialRegs(m.spec.kernel.Entry, m.layout.guestSize)
 	regs.RDI = abi.SPTBootInfoAddr
+	regs.RFLAGS = rflagsUser
 	if err := m.vcpu.setRegs(&regs); err != nil {
 		return err
 	}
@@ -458,9 +587,9 @@ func (m *machine) writeSPTBootInfo(res seccompmode.Resources) error {
 		m.spec.nets, nil))
 	mft := uint64(abi.SPTBootInfoAddr + abi.SPTBootInfoSize)
 	cmdline := mft + uint64(len(manifest))
-	if cmdline+abi.CmdlineSize > shimFrameAddr {
+	if cmdline+abi.CmdlineSize > shimStackAddr {
 		return fmt.Errorf("manifest of %d bytes does not fit below %#x",
-			len(manifest), shimFrameAddr)
+			len(manifest), shimStackAddr)
 	}
 	if len(m.spec.cmdline) > abi.CmdlineSize-1 {
 		return abi.ErrCmdlineTooLong

@@ -15,23 +15,30 @@ import (
 	"github.com/ntender/ntender/tests/guests"
 )
 
-// TestShimCode compares the generated shim with the bytes GNU as 2.40
-// emits for the same instructions with the frame at 0xFE000 and port 0x7E.
-func TestShimCode(t *testing.T) {
+// TestShimSyscallCode compares the generated entry code with the bytes
+// GNU as 2.40 emits for the same instructions with the frame at 0xFD000
+// and the doorbell at 0xFC000.
+func TestShimSyscallCode(t *testing.T) {
 	want := []byte{
-		0x48, 0x89, 0x04, 0x25, 0x00, 0xe0, 0x0f, 0x00, // mov %rax,0xfe000
-		0x48, 0x89, 0x3c, 0x25, 0x08, 0xe0, 0x0f, 0x00, // mov %rdi,0xfe008
-		0x48, 0x89, 0x34, 0x25, 0x10, 0xe0, 0x0f, 0x00, // mov %rsi,0xfe010
-		0x48, 0x89, 0x14, 0x25, 0x18, 0xe0, 0x0f, 0x00, // mov %rdx,0xfe018
-		0x4c, 0x89, 0x14, 0x25, 0x20, 0xe0, 0x0f, 0x00, // mov %r10,0xfe020
-		0x4c, 0x89, 0x04, 0x25, 0x28, 0xe0, 0x0f, 0x00, // mov %r8,0xfe028
-		0x4c, 0x89, 0x0c, 0x25, 0x30, 0xe0, 0x0f, 0x00, // mov %r9,0xfe030
-		0xe7, 0x7e, // out %eax,$0x7e
-		0x48, 0x8b, 0x04, 0x25, 0x00, 0xe0, 0x0f, 0x00, // mov 0xfe000,%rax
-		0xff, 0xe1, // jmp *%rcx
+		0x48, 0x89, 0x3c, 0x25, 0x08, 0xd0, 0x0f, 0x00, // mov %rdi,0xfd008
+		0x48, 0x89, 0x34, 0x25, 0x10, 0xd0, 0x0f, 0x00, // mov %rsi,0xfd010
+		0x48, 0x89, 0x14, 0x25, 0x18, 0xd0, 0x0f, 0x00, // mov %rdx,0xfd018
+		0x4c, 0x89, 0x14, 0x25, 0x20, 0xd0, 0x0f, 0x00, // mov %r10,0xfd020
+		0x4c, 0x89, 0x04, 0x25, 0x28, 0xd0, 0x0f, 0x00, // mov %r8,0xfd028
+		0x4c, 0x89, 0x0c, 0x25, 0x30, 0xd0, 0x0f, 0x00, // mov %r9,0xfd030
+		0x48, 0x89, 0x04, 0x25, 0x00, 0xc0, 0x0f, 0x00, // mov %rax,0xfc000
+		0x8c, 0xc8, // mov %cs,%eax
+		0xa8, 0x03, // test $0x3,%al
+		0x48, 0x8b, 0x04, 0x25, 0x00, 0xd0, 0x0f, 0x00, // mov 0xfd000,%rax
+		0x75, 0x03, // jne 1f
+		0x48, 0x0f, 0x07, // sysretq
+		0xff, 0xe1, // 1: jmp *%rcx
 	}
-	if got := shimCode(0xFE000, 0x7E); !bytes.Equal(got, want) {
-		t.Errorf("shimCode =\n% x\nwant\n% x", got, want)
+	if got := shimSyscallCode(0xFD000, 0xFC000); !bytes.Equal(got, want) {
+		t.Errorf("shimSyscallCode =\n% x\nwant\n% x", got, want)
+	}
+	if len(want) > abi.PageSize {
+		t.Error("entry code does not fit its page")
 	}
 }
 
@@ -80,11 +87,11 @@ func newSPTFixture(t *testing.T) *sptFixture {
 	return f
 }
 
-// syscall stores a system call in the frame, as the shim does, serves it
-// and returns the halt, the result left in the frame and the error.
+// syscall stores the arguments in the frame and the number in a doorbell
+// exit, as the entry code does, serves the exit and returns the halt, the
+// result left in the frame and the error.
 func (f *sptFixture) syscall(nr uint64, args ...uint64) (*Halt, uint64, error) {
 	frame := f.mem[shimFrameAddr:]
-	binary.LittleEndian.PutUint64(frame, nr)
 	for i := 0; i < 6; i++ {
 		var a uint64
 		if i < len(args) {
@@ -92,7 +99,7 @@ func (f *sptFixture) syscall(nr uint64, args ...uint64) (*Halt, uint64, error) {
 		}
 		binary.LittleEndian.PutUint64(frame[8+8*i:], a)
 	}
-	halt, err := f.calls.handle()
+	halt, err := handleSPTExit(f.calls, doorbellExit(nr), uint64(len(f.mem)))
 	return halt, binary.LittleEndian.Uint64(frame), err
 }
 
@@ -226,9 +233,6 @@ func TestShimExitFaults(t *testing.T) {
 		{"triple fault", reasonExit(exitShutdown, 0)},
 		{"hlt", reasonExit(exitHLT, 0)},
 		{"write to read-only memory", mmioWrite(0x100040)},
-		// An spt process gets #GP, so SIGSEGV, for IN and OUT.
-		{"hypercall port", ioExit(ioDirectionOut, 4, 0x501, 0)},
-		{"port read", ioExit(0, 1, 0x60, 0)},
 	} {
 		f := newSPTFixture(t)
 		halt, err := handleSPTExit(f.calls, c.run, 4<<20)
@@ -252,9 +256,35 @@ func TestShimExceptionStatus(t *testing.T) {
 		{19, 136}, // #XM: SIGFPE
 	} {
 		f := newSPTFixture(t)
-		halt, err := handleSPTExit(f.calls, ioExit(ioDirectionOut, 4, shimFaultPort, c.vector), 4<<20)
+		port := uint16(shimFaultPorts + c.vector)
+		halt, err := handleSPTExit(f.calls, ioExit(ioDirectionOut, 1, port, 0), 4<<20)
 		if err != nil || halt == nil || halt.Status != c.status {
 			t.Errorf("vector %d: halt %+v, error %v; want status %d", c.vector, halt, err, c.status)
+		}
+	}
+}
+
+// TestShimExitsOutsideTheShim checks that exits ring 3 cannot cause
+// through the shim are tender errors, not system calls or faults.
+func TestShimExitsOutsideTheShim(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		run  []byte
+	}{
+		{"hypercall port", ioExit(ioDirectionOut, 4, 0x501, 0)},
+		{"port read", ioExit(0, 1, shimFaultPorts, 0)},
+		{"4-byte write to a stub port", ioExit(ioDirectionOut, 4, shimFaultPorts, 0)},
+		{"port past the stubs", ioExit(ioDirectionOut, 1, shimFaultPorts+shimIDTEntries, 0)},
+		{"4-byte doorbell write", mmioExit(shimDoorbellGPA, 4, true, 1)},
+		{"doorbell read", mmioExit(shimDoorbellGPA, 8, false, 1)},
+	} {
+		f := newSPTFixture(t)
+		halt, err := handleSPTExit(f.calls, c.run, 4<<20)
+		if err == nil || halt != nil {
+			t.Errorf("%s: halt %+v, error %v; want an error", c.name, halt, err)
+		}
+		if len(f.kernel) != 0 || f.console.Len() != 0 {
+			t.Errorf("%s: served a system call", c.name)
 		}
 	}
 }
@@ -264,13 +294,13 @@ func TestShimIDTGates(t *testing.T) {
 	if len(idt) != shimIDTEntries*16 {
 		t.Fatalf("IDT is %d bytes, want %d", len(idt), shimIDTEntries*16)
 	}
-	stubs := shimFaultStubs(shimFaultPort)
+	stubs := shimFaultStubs(shimFaultPorts)
 	if len(stubs) != shimIDTEntries*shimStubSize {
 		t.Fatalf("stubs are %d bytes, want %d", len(stubs), shimIDTEntries*shimStubSize)
 	}
 	if shimStubsAddr+len(stubs) > shimIDTAddr || shimIDTAddr+len(idt) > shimGDTAddr ||
-		shimGDTAddr+gdtSize > shimCodeAddr+abi.PageSize {
-		t.Fatal("stubs, IDT and GDT overlap or leave the shim code page")
+		shimGDTAddr+shimGDTSize > shimTSSAddr || shimTSSAddr+shimTSSSize > shimKernelAddr+abi.PageSize {
+		t.Fatal("stubs, IDT, GDT and TSS overlap or leave the kernel page")
 	}
 	le := binary.LittleEndian
 	for v := range shimIDTEntries {
@@ -280,16 +310,106 @@ func TestShimIDTGates(t *testing.T) {
 		if want := uint64(shimStubsAddr + v*shimStubSize); target != want {
 			t.Errorf("gate %d points at %#x, want %#x", v, target, want)
 		}
-		if sel := le.Uint16(gate[2:]); sel != 0x08 {
-			t.Errorf("gate %d selector %#x, want 0x08", v, sel)
+		if sel := le.Uint16(gate[2:]); sel != selKernelCode {
+			t.Errorf("gate %d selector %#x, want %#x", v, sel, selKernelCode)
 		}
-		if gate[4] != 0 || gate[5] != 0x8e {
-			t.Errorf("gate %d IST/type %#x %#x, want 0 0x8e", v, gate[4], gate[5])
+		access := byte(0x8e)
+		if v == 3 || v == 4 {
+			access = 0xee // ring 3 may raise INT3 and INTO
+		}
+		if gate[4] != 1 || gate[5] != access {
+			t.Errorf("gate %d IST/type %#x %#x, want 1 %#x", v, gate[4], gate[5], access)
 		}
 		stub := stubs[v*shimStubSize:]
-		if stub[0] != 0xb8 || le.Uint32(stub[1:]) != uint32(v) || stub[5] != 0xe7 || stub[6] != shimFaultPort {
-			t.Errorf("stub %d = % x, want mov $%d, %%eax; out %%eax, $%#x", v, stub[:7], v, shimFaultPort)
+		if stub[0] != 0xe6 || stub[1] != byte(shimFaultPorts+v) || stub[2] != 0xf4 {
+			t.Errorf("stub %d = % x, want out %%al, $%#x; hlt", v, stub[:3], shimFaultPorts+v)
 		}
+	}
+}
+
+// TestShimGDTAndTSS checks the descriptors against the values the SDM
+// gives: DPL 3 user segments at the selectors SYSRET loads from STAR, and
+// a 64-bit TSS whose RSP0 and IST1 are the top of the exception stack.
+func TestShimGDTAndTSS(t *testing.T) {
+	le := binary.LittleEndian
+	g := shimGDT(0x12345678FF900)
+	if len(g) != shimGDTSize {
+		t.Fatalf("GDT is %d bytes, want %d", len(g), shimGDTSize)
+	}
+	if selUserData != selUserBase+8 || selUserCode != selUserBase+16 {
+		t.Error("user selectors are not where SYSRET expects them")
+	}
+	dpl := func(d uint64) uint64 { return d >> 45 & 3 }
+	if d := le.Uint64(g[selUserCode:]); dpl(d) != 3 || d>>53&1 != 1 {
+		t.Errorf("user code %#x: want DPL 3 and L", d)
+	}
+	if d := le.Uint64(g[selUserData:]); dpl(d) != 3 {
+		t.Errorf("user data %#x: want DPL 3", d)
+	}
+	lo, hi := le.Uint64(g[selTSS:]), le.Uint64(g[selTSS+8:])
+	base := lo>>16&0xFFFFFF | (lo>>56&0xFF)<<24 | hi<<32
+	if base != 0x12345678FF900 || lo&0xFFFF != shimTSSSize-1 || lo>>40&0xFF != 0x89 {
+		t.Errorf("TSS descriptor %#x %#x: base %#x", lo, hi, base)
+	}
+	tss := shimTSS(shimStackTop)
+	if le.Uint64(tss[4:]) != shimStackTop || le.Uint64(tss[36:]) != shimStackTop {
+		t.Error("RSP0 or IST1 is not the top of the exception stack")
+	}
+	if le.Uint16(tss[102:]) < shimTSSSize {
+		t.Error("the TSS has an I/O permission bitmap")
+	}
+}
+
+// TestMapUserPages checks that ring 3 reaches guest memory and the
+// shim's user pages but not the kernel pages, and that the doorbell page
+// maps the doorbell address, outside guest memory.
+func TestMarkReadOnly(t *testing.T) {
+	const alloc = 8 << 20
+	mem := make([]byte, alloc)
+	writePageTables(mem, alloc, true)
+	markReadOnly(mem, alloc, []gpaRange{{0x100000, 0x102000}, {2 << 20, 4 << 20}, {4 << 20, 5 << 20}})
+	w := func(entry uint64) bool {
+		return binary.LittleEndian.Uint64(mem[entry:])&pteWritable != 0
+	}
+	if w(pt0Addr+0x100*8) || w(pt0Addr+0x101*8) {
+		t.Error("read-only 4 KiB pages are writable")
+	}
+	if !w(pt0Addr + 0x102*8) {
+		t.Error("the page after the range is read-only")
+	}
+	if w(pdAddr + 8) {
+		t.Error("a 2 MiB page inside a range is writable")
+	}
+	if !w(pdAddr + 16) {
+		t.Error("a 2 MiB page half inside a range is read-only")
+	}
+}
+
+func TestMapUserPages(t *testing.T) {
+	const alloc = 8 << 20
+	mem := make([]byte, alloc)
+	writePageTables(mem, alloc, true)
+	mapUserPages(mem, alloc, shimStackAddr, shimKernelAddr)
+	le := binary.LittleEndian
+	user := func(entry uint64) bool { return le.Uint64(mem[entry:])&pteUser != 0 }
+	for _, e := range []uint64{pml4Addr, pdptAddr, pdAddr, pdAddr + 8,
+		pt0Addr + 0x100*8, pt0Addr + 0x11*8, pt0Addr + (shimFrameAddr>>12)*8,
+		pt0Addr + (shimSyscallAddr>>12)*8} {
+		if !user(e) {
+			t.Errorf("entry at %#x is not a user entry", e)
+		}
+	}
+	for _, page := range []uint64{shimStackAddr, shimKernelAddr} {
+		if user(pt0Addr + (page>>12)*8) {
+			t.Errorf("kernel page %#x is reachable from ring 3", page)
+		}
+	}
+	if le.Uint64(mem[pt0Addr:]) != 0 {
+		t.Error("page 0 is mapped")
+	}
+	bell := le.Uint64(mem[pt0Addr+(shimDoorbellAddr>>12)*8:])
+	if bell&^(pteNoExecute|0xFFF) != shimDoorbellGPA || shimDoorbellGPA < abi.HVTMaxMem {
+		t.Errorf("doorbell entry %#x does not map %#x outside guest memory", bell, uint64(shimDoorbellGPA))
 	}
 }
 
@@ -341,14 +461,6 @@ func TestGuestTableSPTInVM(t *testing.T) {
 			continue
 		}
 		t.Run(c.Name, func(t *testing.T) {
-			if c.Name == "fpu" {
-				// The hvt case records the host issue; the same SSE
-				// store fails here.
-				hvt := findCase(t, "fpu")
-				if issue, ok := hvt.ActiveHostIssue(); ok {
-					t.Skipf("known to fail on this host: %s", issue.Reason)
-				}
-			}
 			if issue, ok := c.ActiveHostIssue(); ok {
 				t.Skipf("known to fail on this host: %s", issue.Reason)
 			}

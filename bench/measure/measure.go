@@ -498,7 +498,8 @@ func (m *measurer) tracedRun(ctx context.Context, r *ModeResult, steps func(pid 
 }
 
 // sampleFunctions runs r PerfRuns times under perf record, which samples
-// the CPU clock with call stacks at the highest rate the kernel allows.
+// the CPU clock with call stacks at the highest rate the kernel allows,
+// up to maxSampleRate.
 // It returns the distinct kernel functions on any sampled stack, in all
 // and after the first seccomp filter install. perf also records every
 // seccomp and prctl call, from which the install is found.
@@ -586,8 +587,14 @@ func readSampleRate() (int, error) {
 	if err != nil || rate < 1 {
 		return 0, fmt.Errorf("reading the perf sample rate: invalid %s %q", sampleRatePath, data)
 	}
-	return rate, nil
+	return min(rate, maxSampleRate), nil
 }
+
+// maxSampleRate caps the sampling rate for every mode alike. On kvm_pvm
+// hosts, entering a ring 3 guest (an spt unikernel in the VM) takes
+// about 15 µs, so sampling interrupts every 12.5 µs (80 kHz) or more
+// often stop the guest from making progress at all.
+const maxSampleRate = 50000
 
 // syscallNames returns the distinct names of the events' system calls.
 // A number libseccomp does not know is named "syscall_N".
