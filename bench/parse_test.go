@@ -6,13 +6,16 @@ import (
 )
 
 func TestParseCalls(t *testing.T) {
-	out := "....\nbench calls: 100 clock reads in 31000 ns, 200 console writes in 900000 ns\nSUCCESS\n"
+	out := "....\nbench calls: 100 clock reads in 31000 ns, 50 wall clock reads in 60000 ns, 200 console writes in 900000 ns\nSUCCESS\n"
 	v, err := parseCalls(out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if v["clock_read_ns"] != 310 {
 		t.Errorf("clock_read_ns = %v, expected 310", v["clock_read_ns"])
+	}
+	if v["wall_clock_read_ns"] != 1200 {
+		t.Errorf("wall_clock_read_ns = %v, expected 1200", v["wall_clock_read_ns"])
 	}
 	if v["console_write_ns"] != 4500 {
 		t.Errorf("console_write_ns = %v, expected 4500", v["console_write_ns"])
