@@ -190,10 +190,10 @@ func protect(mem []byte, start, end uint64, writable bool) error {
 	return nil
 }
 
-// setCPUID copies KVM_GET_SUPPORTED_CPUID to the vCPU unchanged, as
-// solo5-hvt does. It starts with room for 100 entries (the upstream size)
-// and grows the buffer while KVM returns E2BIG.
-func (v *vcpu) setCPUID() error {
+// supportedCPUID returns the struct kvm_cpuid2 of KVM_GET_SUPPORTED_CPUID.
+// It starts with room for 100 entries (the upstream size) and grows the
+// buffer while KVM returns E2BIG.
+func supportedCPUID(kvmFd int) ([]byte, error) {
 	for n := 100; n <= 4096; n *= 2 {
 		buf := make([]byte, 8+n*kvmCPUIDEntrySize)
 		// SAFETY: buf is at least 8 bytes and kvmCPUID2Header is two u32s
@@ -201,24 +201,33 @@ func (v *vcpu) setCPUID() error {
 		hdr := (*kvmCPUID2Header)(unsafe.Pointer(&buf[0]))
 		hdr.Nent = uint32(n)
 
-		_, err := kvm.Ioctl(uintptr(v.kvmFd),
+		_, err := kvm.Ioctl(uintptr(kvmFd),
 			kvm.IIOWR(0x05, unsafe.Sizeof(*hdr)),
 			uintptr(unsafe.Pointer(&buf[0])))
 		if errors.Is(err, unix.E2BIG) {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("KVM_GET_SUPPORTED_CPUID: %w", err)
+			return nil, fmt.Errorf("KVM_GET_SUPPORTED_CPUID: %w", err)
 		}
-
-		_, err = kvm.Ioctl(uintptr(v.fd), kvm.IIOW(0x90, unsafe.Sizeof(*hdr)),
-			uintptr(unsafe.Pointer(&buf[0])))
-		if err != nil {
-			return fmt.Errorf("KVM_SET_CPUID2: %w", err)
-		}
-		return nil
+		return buf, nil
 	}
-	return fmt.Errorf("KVM_GET_SUPPORTED_CPUID: more than 4096 entries")
+	return nil, fmt.Errorf("KVM_GET_SUPPORTED_CPUID: more than 4096 entries")
+}
+
+// setCPUID gives the vCPU cpuid, a struct kvm_cpuid2 from supportedCPUID,
+// unchanged, as solo5-hvt does.
+func (v *vcpu) setCPUID(cpuid []byte) error {
+	if len(cpuid) < 8 {
+		return fmt.Errorf("KVM_SET_CPUID2: %d-byte struct kvm_cpuid2", len(cpuid))
+	}
+	_, err := kvm.Ioctl(uintptr(v.fd),
+		kvm.IIOW(0x90, unsafe.Sizeof(kvmCPUID2Header{})),
+		uintptr(unsafe.Pointer(&cpuid[0])))
+	if err != nil {
+		return fmt.Errorf("KVM_SET_CPUID2: %w", err)
+	}
+	return nil
 }
 
 // tscKHz returns the guest TSC frequency in kHz.

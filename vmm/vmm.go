@@ -158,6 +158,32 @@ func run(spec guestSpec, cfg Config) (int, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 
+	// signal.Notify hands each signal to the runtime's signal thread and
+	// waits for it, about 1 ms for stopSignals on nested hosts, so it runs
+	// while the VM is built. A signal that comes before it is done ends
+	// the tender before the guest has started.
+	var sigs chan os.Signal
+	notified := make(chan struct{})
+	filterInstalled := false
+	if cfg.NoSignals {
+		close(notified)
+	} else {
+		sigs = make(chan os.Signal, 1)
+		go func() {
+			signal.Notify(sigs, stopSignals...)
+			close(notified)
+		}()
+		defer func() {
+			<-notified
+			// signal.Stop may call rt_sigaction, which the filter
+			// forbids. Under the filter the process ends soon after Run
+			// returns, so the notification can stay.
+			if !filterInstalled {
+				signal.Stop(sigs)
+			}
+		}()
+	}
+
 	m := &machine{cfg: cfg, spec: spec, kvmFd: -1}
 	defer m.close()
 
@@ -176,15 +202,8 @@ func run(spec guestSpec, cfg Config) (int, error) {
 		return 0, nil
 	}
 
-	if !cfg.NoSignals {
-		sigs := make(chan os.Signal, 1)
-		signal.Notify(sigs, stopSignals...)
-		if cfg.NoSeccomp {
-			// signal.Stop may call rt_sigaction, which the filter
-			// forbids. Under the filter the process ends soon after Run
-			// returns, so the notification can stay.
-			defer signal.Stop(sigs)
-		}
+	<-notified
+	if sigs != nil {
 		// The goroutine must be gone before m.close unmaps the kvm_run
 		// area that requestStop writes, so this defer waits for it.
 		done := make(chan struct{})
@@ -211,6 +230,7 @@ func run(spec guestSpec, cfg Config) (int, error) {
 		if err := installFilter(rules); err != nil {
 			return 1, err
 		}
+		filterInstalled = true
 	}
 
 	return m.loop()
@@ -240,6 +260,25 @@ func (m *machine) setup() error {
 	if m.kvmFd, err = openKVM(); err != nil {
 		return err
 	}
+	// KVM_GET_SUPPORTED_CPUID takes about 0.4 ms on nested hosts and
+	// needs only /dev/kvm, so it runs while the VM is created.
+	type cpuidResult struct {
+		buf []byte
+		err error
+	}
+	cpuidDone := make(chan cpuidResult, 1)
+	go func(fd int) {
+		buf, err := supportedCPUID(fd)
+		cpuidDone <- cpuidResult{buf, err}
+	}(m.kvmFd)
+	received := false
+	defer func() {
+		// An early return waits too, so that the ioctl is done before
+		// close releases the fd.
+		if !received {
+			<-cpuidDone
+		}
+	}()
 	if m.vcpu, err = newVCPU(m.kvmFd); err != nil {
 		return err
 	}
@@ -256,7 +295,12 @@ func (m *machine) setup() error {
 	writeGDT(m.mem)
 	writePageTables(m.mem, m.layout.allocSize, spt)
 
-	if err := m.setupVCPU(); err != nil {
+	cpuid := <-cpuidDone
+	received = true
+	if cpuid.err != nil {
+		return cpuid.err
+	}
+	if err := m.setupVCPU(cpuid.buf); err != nil {
 		return err
 	}
 	if err := m.setupDevices(); err != nil {
@@ -287,8 +331,8 @@ func (m *machine) setup() error {
 	return nil
 }
 
-func (m *machine) setupVCPU() error {
-	if err := m.vcpu.setCPUID(); err != nil {
+func (m *machine) setupVCPU(cpuid []byte) error {
+	if err := m.vcpu.setCPUID(cpuid); err != nil {
 		return err
 	}
 	sregs, err := kvm.GetSregs(uintptr(m.vcpu.fd))
