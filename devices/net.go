@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/safchain/ethtool"
 	"golang.org/x/sys/unix"
 
 	"github.com/ntender/ntender/abi"
@@ -78,6 +79,9 @@ func OpenTap(dev abi.Device, iface string, mac net.HardwareAddr) (*Net, error) {
 		unix.Close(fd)
 		return nil, err
 	}
+	// Best effort, as upstream: a tap whose offloads cannot change still
+	// serves guests that never receive aggregated frames.
+	_ = disableOffloads(iface)
 	if mtu <= 0 || mtu > 0xFFFF {
 		unix.Close(fd)
 		return nil, fmt.Errorf("%s: MTU %d does not fit the 16-bit manifest field", iface, mtu)
@@ -143,6 +147,29 @@ func openTapFd(iface string) (int, error) {
 		return -1, fmt.Errorf("%s: %w: the kernel attached %q instead", iface, ErrNotTap, got)
 	}
 	return fd, nil
+}
+
+// Names of the ethtool features disableOffloads turns off.
+const (
+	featureGRO = "rx-gro"
+	featureGSO = "tx-generic-segmentation"
+)
+
+// disableOffloads turns off GRO and GSO on iface, as the upstream tenders
+// from v0.11 on do (ethtool -K IFACE gro off gso off). A tap opened
+// without IFF_VNET_HDR can otherwise deliver aggregated frames of up to
+// 64 KiB, which a guest reading frames of its MTU receives truncated.
+func disableOffloads(iface string) error {
+	e, err := ethtool.NewEthtool()
+	if err != nil {
+		return fmt.Errorf("%s: opening an ethtool socket: %w", iface, err)
+	}
+	defer e.Close()
+	err = e.Change(iface, map[string]bool{featureGRO: false, featureGSO: false})
+	if err != nil {
+		return fmt.Errorf("%s: turning off GRO and GSO: %w", iface, err)
+	}
+	return nil
 }
 
 // interfaceMTU returns the MTU of iface with SIOCGIFMTU, as the upstream

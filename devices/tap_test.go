@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/safchain/ethtool"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -196,6 +197,39 @@ func TestTapMTUAndMAC(t *testing.T) {
 		}
 		if flags&unix.O_NONBLOCK == 0 {
 			t.Error("tap descriptor is blocking")
+		}
+	})
+}
+
+// TestOpenTapTurnsOffOffloads turns GRO and GSO on, opens the tap and
+// expects both off.
+func TestOpenTapTurnsOffOffloads(t *testing.T) {
+	inNewNetns(t, func() {
+		addTap(t, "tap109", 1500, true)
+		e, err := ethtool.NewEthtool()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer e.Close()
+		on := map[string]bool{featureGRO: true, featureGSO: true}
+		if err := e.Change("tap109", on); err != nil {
+			t.Fatalf("turning GRO and GSO on: %v", err)
+		}
+
+		n, err := OpenTap(netDev, "tap109", nil)
+		if err != nil {
+			t.Fatalf("OpenTap: %v", err)
+		}
+		defer n.Close()
+		features, err := e.Features("tap109")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if features[featureGRO] {
+			t.Error("GRO is still on")
+		}
+		if features[featureGSO] {
+			t.Error("GSO is still on")
 		}
 	})
 }
