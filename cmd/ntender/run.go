@@ -101,18 +101,7 @@ func runTender(args []string, rs runSettings) int {
 		printError(err.Error())
 		return 1
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{
-		Level: own.logLevel,
-		// A tender's messages go to a terminal or a container log that
-		// stamps its own time. Formatting a local time would also open
-		// /etc/localtime, which the hvt seccomp filter forbids.
-		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			if len(groups) == 0 && a.Key == slog.TimeKey {
-				return slog.Attr{}
-			}
-			return a
-		},
-	}))
+	log := slog.New(newLineHandler(os.Stderr, "ntender", own.logLevel))
 
 	status, err := runPlan(args, rs, own, log, os.Stdout)
 	if errors.Is(err, plan.ErrHelp) {
