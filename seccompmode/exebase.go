@@ -21,12 +21,22 @@ func checkBelowExecutable(memSize uint64) error {
 	if err != nil {
 		return err
 	}
-	if memSize > base {
-		return fmt.Errorf("guest memory of %d MiB reaches the ntender executable at %#x, "+
-			"the maximum is %d MiB: lower --mem, or build ntender with -buildmode=pie",
-			memSize>>20, base, base>>20)
+	return belowExecutable(memSize, base)
+}
+
+// belowExecutable rejects memSize if it reaches an executable loaded at
+// base. It suggests -buildmode=pie only for an executable below 4 GiB,
+// where the kernel puts one that is not position-independent.
+func belowExecutable(memSize, base uint64) error {
+	if memSize <= base {
+		return nil
 	}
-	return nil
+	fix := "lower --mem"
+	if base < 1<<32 {
+		fix += ", or build ntender with -buildmode=pie"
+	}
+	return fmt.Errorf("guest memory of %d MiB reaches the ntender executable at %#x, "+
+		"the maximum is %d MiB: %s", memSize>>20, base, base>>20, fix)
 }
 
 // executableBase returns the lowest address at which the running

@@ -415,3 +415,20 @@ func TestPrintFilterRejectsHVT(t *testing.T) {
 		t.Errorf("output %q, want none", out.String())
 	}
 }
+
+func TestBelowExecutableHint(t *testing.T) {
+	if err := belowExecutable(512<<20, 0x400000); err == nil ||
+		!strings.Contains(err.Error(), "-buildmode=pie") {
+		t.Errorf("non-PIE executable at 0x400000: error %v, want the -buildmode=pie hint", err)
+	}
+	err := belowExecutable(1<<47, 0x558ccd9f6000)
+	if err == nil || !strings.Contains(err.Error(), "lower --mem") {
+		t.Errorf("PIE executable: error %v, want the --mem hint", err)
+	}
+	if err != nil && strings.Contains(err.Error(), "-buildmode=pie") {
+		t.Errorf("PIE executable: error %v suggests -buildmode=pie", err)
+	}
+	if err := belowExecutable(512<<20, 0x558ccd9f6000); err != nil {
+		t.Errorf("512 MiB below a PIE executable: %v", err)
+	}
+}
