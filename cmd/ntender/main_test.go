@@ -152,6 +152,28 @@ func TestRunWrongBackend(t *testing.T) {
 	}
 }
 
+// TestLinkNamesRejectOtherTarget expects the upstream message from
+// solo5-hvt given an spt unikernel, and from solo5-spt given an hvt one.
+func TestLinkNamesRejectOtherTarget(t *testing.T) {
+	for _, c := range []struct{ link, target string }{
+		{"solo5-hvt", guests.TargetSPT},
+		{"solo5-spt", guests.TargetHVT},
+	} {
+		hello := guests.Binary("hello", c.target)
+		if _, err := os.Stat(hello); err != nil {
+			t.Skipf("%s not built (make -C tests/guests): %v", hello, err)
+		}
+		_, stderr, status := runBinary(t, c.link, hello)
+		if status != 1 {
+			t.Errorf("%s %s: status %d, want 1", c.link, hello, status)
+		}
+		want := "Executable is not for the " + c.link + " target"
+		if !strings.Contains(stderr, want) {
+			t.Errorf("%s %s: stderr = %q, want %q", c.link, hello, stderr, want)
+		}
+	}
+}
+
 func TestDryRun(t *testing.T) {
 	hello := guests.Binary("hello", guests.TargetSPT)
 	if _, err := os.Stat(hello); err != nil {

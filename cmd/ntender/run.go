@@ -147,6 +147,11 @@ func runPlan(args []string, rs runSettings, own ownOptions, log *slog.Logger, st
 	}
 	defer p.Close()
 
+	if rs.mode != "" && p.Unikernel.Target.String() != string(rs.mode) {
+		// solo5-hvt and solo5-spt run only their own target, as upstream,
+		// even though the hvt backend can also run spt unikernels.
+		return 0, fmt.Errorf("%s: Executable is not for the %s target", p.Unikernel.Path, rs.prog)
+	}
 	choice, err := tender.Choose(requested, p.Unikernel.Target, tender.ProbeKVM)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", p.Unikernel.Path, err)
