@@ -137,23 +137,35 @@ func ResolveCgroupsPath(cgroupsPath, id string, systemd bool) (string, error) {
 }
 
 // PlaceCgroup creates the cgroup at cgPath in every hierarchy, applies the
-// memory, CPU and pids limits of res and moves pid into it.
+// memory, CPU and pids limits of res and moves pid into it. As runc does
+// since 1.2, it rejects a cgroup that already contains a process, because
+// delete kills every process in the container's cgroup.
 func PlaceCgroup(cgPath string, res *specs.LinuxResources, pid int) (*Cgroup, error) {
 	hs, v2, err := cgroupHierarchies()
 	if err != nil {
 		return nil, err
 	}
-	cg := &Cgroup{V2: v2}
-	for _, h := range hs {
+	dirs := make([]string, len(hs))
+	for i, h := range hs {
 		rel := cgPath
 		if h.root != "/" {
 			rel = strings.TrimPrefix(cgPath, h.root)
 		}
-		dir := filepath.Join(h.mountpoint, rel)
+		dirs[i] = filepath.Join(h.mountpoint, rel)
+		if err := checkCgroupEmpty(dirs[i]); err != nil {
+			return nil, err
+		}
+	}
+
+	cg := &Cgroup{V2: v2}
+	for i, h := range hs {
+		dir := dirs[i]
+		// The directory is recorded before it is made, so that a failure
+		// part way through still removes it.
+		cg.Dirs = append(cg.Dirs, dir)
 		if err := makeCgroupDirs(h, dir); err != nil {
 			return cg, err
 		}
-		cg.Dirs = append(cg.Dirs, dir)
 		// A hybrid setup's cgroup2 mount holds no controllers, so only
 		// the v1 hierarchies carry limits there.
 		if !h.v2 || v2 {
@@ -166,6 +178,52 @@ func PlaceCgroup(cgPath string, res *specs.LinuxResources, pid int) (*Cgroup, er
 		}
 	}
 	return cg, nil
+}
+
+// checkCgroupEmpty rejects an existing cgroup directory that contains a
+// process. A directory that does not exist yet is empty.
+func checkCgroupEmpty(dir string) error {
+	data, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("listing the processes of cgroup %s: %w", dir, err)
+	}
+	pids := strings.Fields(string(data))
+	if len(pids) == 0 {
+		return nil
+	}
+	shown := strings.Join(pids[:min(len(pids), 3)], ", ")
+	if len(pids) > 3 {
+		shown += ", ..."
+	}
+	return fmt.Errorf("cgroup %s already contains %d processes (pids %s): give the container a cgroupsPath of its own",
+		dir, len(pids), shown)
+}
+
+// check rejects directories that are not strictly below a mounted cgroup
+// hierarchy. Delete kills every process in the cgroup, so a damaged state
+// file must not make it kill the processes of a hierarchy's root cgroup
+// or of a path outside the cgroup mounts.
+func (cg *Cgroup) check() error {
+	hs, _, err := cgroupHierarchies()
+	if err != nil {
+		return err
+	}
+	for _, dir := range cg.Dirs {
+		if !filepath.IsAbs(dir) || filepath.Clean(dir) != dir {
+			return fmt.Errorf("it records the cgroup %q, which is not a clean absolute path", dir)
+		}
+		below := false
+		for _, h := range hs {
+			below = below || strings.HasPrefix(dir, h.mountpoint+"/")
+		}
+		if !below {
+			return fmt.Errorf("it records the cgroup %s, which is not below a cgroup hierarchy's root", dir)
+		}
+	}
+	return nil
 }
 
 // makeCgroupDirs creates dir and its missing parents below the mountpoint.

@@ -1,7 +1,11 @@
 package runnc
 
 import (
+	"fmt"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -103,5 +107,47 @@ func TestCPUWeight(t *testing.T) {
 		if got := cpuWeight(shares); got != want {
 			t.Errorf("cpuWeight(%d) = %d, want %d", shares, got, want)
 		}
+	}
+}
+
+// A container must not share a cgroup with another process, because delete
+// kills every process in the container's cgroup.
+func TestPlaceCgroupRejectsOccupied(t *testing.T) {
+	if os.Geteuid() != 0 {
+		skipOrFail(t, "needs root for cgroups")
+	}
+	cgPath := fmt.Sprintf("/runnc-test/t%d-occupied", os.Getpid())
+	first := startSleeper(t)
+	cg, err := PlaceCgroup(cgPath, nil, first.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		first.Process.Kill()
+		first.Wait()
+		if err := cg.Remove(); err != nil {
+			t.Error(err)
+		}
+		for _, dir := range cgroupDirs(t, "/runnc-test") {
+			os.Remove(dir)
+		}
+	})
+
+	second := startSleeper(t)
+	_, err = PlaceCgroup(cgPath, nil, second.Process.Pid)
+	if err == nil {
+		t.Fatal("PlaceCgroup put a second process into an occupied cgroup")
+	}
+	for _, want := range []string{"already contains 1 processes", strconv.Itoa(first.Process.Pid), "cgroupsPath of its own"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message %q lacks %q", err, want)
+		}
+	}
+	pids, err := cg.Pids()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(pids, []int{first.Process.Pid}) {
+		t.Errorf("cgroup contains %v, want only %d", pids, first.Process.Pid)
 	}
 }

@@ -32,7 +32,24 @@ type NetAttachment struct {
 // tapName returns the tap for the manifest entry with the given index.
 // The name is fixed per device so that a tap left in a joined namespace by
 // an earlier container is found and reclaimed.
-func tapName(index int) string { return "runnc" + strconv.Itoa(index) }
+func tapName(index int) string { return tapPrefix + strconv.Itoa(index) }
+
+const tapPrefix = "runnc"
+
+// isTapName reports whether name is one that tapName returns, with at
+// most 15 bytes as IFNAMSIZ allows.
+func isTapName(name string) bool {
+	digits, ok := strings.CutPrefix(name, tapPrefix)
+	if !ok || digits == "" || len(name) > unix.IFNAMSIZ-1 {
+		return false
+	}
+	for _, d := range digits {
+		if d < '0' || d > '9' {
+			return false
+		}
+	}
+	return true
+}
 
 var placeholder = regexp.MustCompile(`\{[^}]*\}`)
 
@@ -269,10 +286,15 @@ func redirectIngress(from, to netlink.Link) error {
 }
 
 // DetachNetworks removes the taps of atts from the network namespace at
-// nsPath and the ingress redirects from their interfaces. A tap or
-// interface that is already gone is not an error.
+// nsPath and the ingress redirects from their interfaces. It removes only
+// tap devices with a name that tapName gives. A tap, interface or
+// namespace that is already gone is not an error, because the kernel
+// deletes the taps of a namespace with the namespace.
 func DetachNetworks(nsPath string, atts []NetAttachment) error {
 	ns, err := netns.GetFromPath(nsPath)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("opening network namespace %s: %w", nsPath, err)
 	}
@@ -285,10 +307,14 @@ func DetachNetworks(nsPath string, atts []NetAttachment) error {
 
 	var errs []error
 	for _, att := range atts {
-		if tap, err := h.LinkByName(att.Tap); err == nil {
+		tap, err := h.LinkByName(att.Tap)
+		if err == nil && isTapName(att.Tap) && tap.Type() == "tuntap" {
 			if err := h.LinkDel(tap); err != nil {
 				errs = append(errs, fmt.Errorf("removing tap %s: %w", att.Tap, err))
 			}
+		}
+		if att.Iface == "" {
+			continue
 		}
 		if link, err := h.LinkByName(att.Iface); err == nil {
 			err := h.QdiscDel(ingressQdisc(link))

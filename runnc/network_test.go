@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -128,5 +129,52 @@ func TestAttachSlash32WithOnlinkGateway(t *testing.T) {
 	out, _ = exec.Command("tc", "-n", name, "qdisc", "show", "dev", "eth0").CombinedOutput()
 	if strings.Contains(string(out), "ingress") {
 		t.Errorf("ingress qdisc left on eth0:\n%s", out)
+	}
+}
+
+// The kernel deletes the taps of a namespace with the namespace, so a
+// namespace that is gone leaves nothing to detach.
+func TestDetachNetworksGoneNamespace(t *testing.T) {
+	atts := []NetAttachment{{Device: "service0", Iface: "eth0", Tap: "runnc1"}}
+	if err := DetachNetworks(filepath.Join(t.TempDir(), "gone"), atts); err != nil {
+		t.Errorf("DetachNetworks: %v, want nil", err)
+	}
+}
+
+// DetachNetworks removes only taps with a name that runnc gives taps, so
+// a damaged record cannot remove the namespace's other interfaces.
+func TestDetachNetworksRemovesOnlyTaps(t *testing.T) {
+	if os.Geteuid() != 0 {
+		skipOrFail(t, "needs root for network namespaces")
+	}
+	name := fmt.Sprintf("runnc-t%d-d", os.Getpid())
+	ipCmd := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	ipCmd("netns", "add", name)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
+	ipCmd("-n", name, "link", "add", "eth0", "type", "veth", "peer", "name", "peer0")
+	ipCmd("-n", name, "link", "add", "runnc5", "type", "veth", "peer", "name", "peer5")
+	ipCmd("-n", name, "tuntap", "add", "dev", "runnc6", "mode", "tap")
+
+	atts := []NetAttachment{{Tap: "eth0"}, {Tap: "runnc5"}, {Tap: "runnc6"}}
+	if err := DetachNetworks("/var/run/netns/"+name, atts); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("ip", "-n", name, "-br", "link").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ip link: %v: %s", err, out)
+	}
+	links := string(out)
+	for _, link := range []string{"eth0", "runnc5"} {
+		if !strings.Contains(links, link) {
+			t.Errorf("%s was removed, but it is not a tap runnc made:\n%s", link, links)
+		}
+	}
+	if strings.Contains(links, "runnc6") {
+		t.Errorf("tap runnc6 left:\n%s", links)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -67,11 +68,15 @@ func LoadSpec(bundle string) (*specs.Spec, error) {
 // Create prepares container id from the bundle and leaves its init waiting
 // for Start. It returns the init process, which the caller may wait for.
 func (r *Runtime) Create(id, bundle string, o CreateOptions) (*os.Process, error) {
-	if err := checkID(id); err != nil {
+	if err := ValidateID(id); err != nil {
 		return nil, err
 	}
-	if c, err := loadContainer(r.Root, id); err == nil {
+	c, err := loadContainer(r.Root, id)
+	if err == nil {
 		_, err := Transition(id, c.CurrentStatus(), OpCreate)
+		return nil, err
+	}
+	if !errors.Is(err, ErrNotExist) {
 		return nil, err
 	}
 	if err := os.MkdirAll(r.Root, 0o700); err != nil {
@@ -157,8 +162,19 @@ func (r *Runtime) create(id, bundle, dir string, o CreateOptions) (*os.Process, 
 		cmd.Process.Kill()
 		cmd.Wait()
 		if c.Cgroup != nil {
+			// Hooks that the init started may outlive it.
+			if rerr := emptyCgroup(c.Cgroup); rerr != nil {
+				r.log().Warn("killing the processes left in the cgroup of a failed create", "id", id, "error", rerr)
+			}
 			if rerr := c.Cgroup.Remove(); rerr != nil {
 				r.log().Warn("removing the cgroup of a failed create", "id", id, "error", rerr)
+			}
+		}
+		// Taps in a new network namespace ended with the init, but taps in
+		// a joined one stay until they are removed.
+		if c.NetnsPath != "" && len(c.Networks) > 0 {
+			if rerr := DetachNetworks(c.NetnsPath, c.Networks); rerr != nil {
+				r.log().Warn("detaching the networks of a failed create", "id", id, "error", rerr)
 			}
 		}
 		return nil, err
@@ -193,6 +209,13 @@ func (r *Runtime) create(id, bundle, dir string, o CreateOptions) (*os.Process, 
 		}
 	}
 
+	// The taps are recorded by name before the init makes them. If the
+	// init or create dies before the init reports, delete and fail still
+	// find the taps of a joined network namespace.
+	c.Networks = plannedNetworks(launch.Nets)
+	if err := c.save(); err != nil {
+		return fail(err)
+	}
 	req := initRequest{Launch: launch, Fifo: c.fifoPath(), State: state}
 	if spec.Hooks != nil {
 		req.CreateContainer, req.StartContainer = spec.Hooks.CreateContainer, spec.Hooks.StartContainer
@@ -206,11 +229,6 @@ func (r *Runtime) create(id, bundle, dir string, o CreateOptions) (*os.Process, 
 	}
 	c.Networks = reply.Networks
 	if reply.Error != "" {
-		if c.NetnsPath != "" && len(c.Networks) > 0 {
-			if err := DetachNetworks(c.NetnsPath, c.Networks); err != nil {
-				r.log().Warn("detaching networks of a failed create", "id", id, "error", err)
-			}
-		}
 		return fail(errors.New(reply.Error))
 	}
 
@@ -283,6 +301,16 @@ func (r *Runtime) startInit(c *Container, spec *specs.Spec, nsp nsPlan, o Create
 		return nil, nil, fmt.Errorf("starting the container init: %w", err)
 	}
 	return cmd, parentSock, nil
+}
+
+// plannedNetworks returns the attachments of devices before the init has
+// made them: the device and tap names only.
+func plannedNetworks(devices []NetDevice) []NetAttachment {
+	var atts []NetAttachment
+	for _, d := range devices {
+		atts = append(atts, NetAttachment{Device: d.Device, Tap: tapName(d.Index)})
+	}
+	return atts
 }
 
 func owner() string {
@@ -535,9 +563,15 @@ func ParseSignal(s string) (unix.Signal, error) {
 // cgroup, the cgroup, the taps in a joined network namespace and the
 // state, and then runs the poststop hooks. Without force the container
 // must be created or stopped.
+//
+// With force, a container whose state file is corrupt is deleted too: the
+// resources recorded in the part of the file that can still be read are
+// removed, and a warning names the fields that were lost.
 func (r *Runtime) Delete(id string, force bool) error {
 	c, err := loadContainer(r.Root, id)
-	if errors.Is(err, ErrNotExist) {
+	var corrupt *CorruptStateError
+	switch {
+	case errors.Is(err, ErrNotExist):
 		// A create that died before its first save leaves a directory
 		// without state.json, which would block that ID forever.
 		if rerr := os.RemoveAll(filepath.Join(r.Root, id)); rerr != nil {
@@ -546,8 +580,10 @@ func (r *Runtime) Delete(id string, force bool) error {
 		if force {
 			return nil
 		}
-	}
-	if err != nil {
+		return err
+	case errors.As(err, &corrupt) && force:
+		c = r.salvage(corrupt)
+	case err != nil:
 		return err
 	}
 
@@ -595,6 +631,21 @@ func (r *Runtime) Delete(id string, force bool) error {
 	}
 	r.log().Info("container deleted", "id", id)
 	return nil
+}
+
+// salvage returns what can be read of a corrupt state file and logs which
+// of the resources that delete removes the file no longer records.
+func (r *Runtime) salvage(corrupt *CorruptStateError) *Container {
+	c, recovered := salvageContainer(r.Root, corrupt.ID)
+	var lost []string
+	for _, field := range []string{"pid", "pid_start_time", "cgroup", "netns_path", "networks", "hooks"} {
+		if !slices.Contains(recovered, field) {
+			lost = append(lost, field)
+		}
+	}
+	r.log().Warn("deleting a container whose state file is corrupt; the resources in fields that could not be read are not removed",
+		"id", corrupt.ID, "file", corrupt.Path, "error", corrupt.Err, "recovered", recovered, "unreadable_or_absent", lost)
+	return c
 }
 
 // killAndWait sends SIGKILL to the container's process and waits until it

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -901,5 +902,75 @@ func TestFailingHookFailsCreate(t *testing.T) {
 	_, err = tc.create(t)
 	if err == nil || !strings.Contains(err.Error(), "timed out after 1 s") {
 		t.Errorf("hook past its timeout: error %v", err)
+	}
+}
+
+// TestFailedCreateRemovesTaps makes create fail after the init has made
+// the tap in a joined network namespace. It fails once after the init's
+// report and once by killing the init before it reports. Each time the
+// tap, the cgroup and the state must be gone.
+func TestFailedCreateRemovesTaps(t *testing.T) {
+	ntender := requireHost(t)
+	cases := []struct {
+		name string
+		// prepare makes create fail at a step after the init attached
+		// the network.
+		prepare func(tc *testContainer)
+		want    string
+	}{
+		{"pid file", func(tc *testContainer) {}, "writing the pid file"},
+		{"init killed", func(tc *testContainer) {
+			// A createContainer hook runs in the init after it made
+			// the taps and before it reports to create. Outside a pid
+			// namespace of its own the init is not a namespace init,
+			// which ignores SIGKILL from inside its namespace.
+			tc.spec.Linux.Namespaces = slices.DeleteFunc(tc.spec.Linux.Namespaces, func(ns specs.LinuxNamespace) bool {
+				return ns.Type == specs.PIDNamespace
+			})
+			tc.spec.Hooks = &specs.Hooks{CreateContainer: []specs.Hook{
+				{Path: "/bin/sh", Args: []string{"sh", "-c", "kill -9 $PPID"}},
+			}}
+		}, "reading the container init's report"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			n := newTestNetwork(t)
+			h := n.handle(t)
+			tc := newTestContainer(t, ntender, guests.Binary("net", "hvt"))
+			joinNetns(tc.spec, n.path())
+			tc.spec.Process.Env = []string{NetArgsEnv + "={address}"}
+			c.prepare(tc)
+			pidFile := filepath.Join(tc.bundle, "pid")
+			if c.name == "pid file" {
+				pidFile = filepath.Join(tc.bundle, "missing", "pid")
+			}
+			data, err := json.Marshal(tc.spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(tc.bundle, "config.json"), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+
+			_, err = tc.rt.Create(tc.id, tc.bundle, CreateOptions{PidFile: pidFile, Stdio: [3]*os.File{nil, tc.out, tc.out}})
+			if err == nil {
+				tc.rt.Delete(tc.id, true)
+				t.Fatal("create succeeded")
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("message %q lacks %q", err, c.want)
+			}
+			if _, err := h.LinkByName(tapName(1)); err == nil {
+				t.Error("tap left in the joined namespace")
+			}
+			if _, err := os.Stat(filepath.Join(tc.rt.Root, tc.id)); err == nil {
+				t.Error("state directory left behind")
+			}
+			for _, dir := range cgroupDirs(t, tc.spec.Linux.CgroupsPath) {
+				if _, err := os.Stat(dir); err == nil {
+					t.Errorf("cgroup %s left behind", dir)
+				}
+			}
+		})
 	}
 }

@@ -1,12 +1,12 @@
 package runnc
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -24,36 +24,20 @@ const (
 	fifoFile  = "exec.fifo"
 )
 
-// validID is the container ID syntax runc accepts; it keeps an ID usable as
-// one path element.
-var validID = regexp.MustCompile(`^[\w+\-.]+$`)
-
-func checkID(id string) error {
-	if !validID.MatchString(id) || id == "." || id == ".." {
-		return fmt.Errorf("invalid container ID %q: use letters, digits, '_', '+', '-' and '.'", id)
-	}
-	return nil
-}
-
 // Container is the record of one container in its state directory
-// <root>/<id>/state.json.
+// <root>/<id>/state.json. The fields that name the process, the cgroup and
+// the taps come first. A truncated file then keeps them whenever it keeps
+// anything, and delete --force can still remove those resources.
 type Container struct {
-	ID     string `json:"id"`
-	Bundle string `json:"bundle"`
-	Rootfs string `json:"rootfs"`
+	ID string `json:"id"`
 	// Pid is the container init process, which becomes the tender at start.
 	Pid int `json:"pid"`
 	// PidStartTime is field 22 of /proc/<pid>/stat when create started the
 	// process. A live process with another start time reused the pid.
-	PidStartTime uint64            `json:"pid_start_time"`
-	Created      time.Time         `json:"created"`
-	Owner        string            `json:"owner"`
-	Annotations  map[string]string `json:"annotations,omitempty"`
+	PidStartTime uint64 `json:"pid_start_time"`
 	// Status is the last status a verb recorded. Status derives the
 	// current one from it and the process.
 	Status Status `json:"status"`
-	// Hooks are the config.json hooks that start and delete still run.
-	Hooks *specs.Hooks `json:"hooks,omitempty"`
 	// Cgroup is the cgroup that create placed the process in, nil before
 	// placement.
 	Cgroup *Cgroup `json:"cgroup,omitempty"`
@@ -62,6 +46,13 @@ type Container struct {
 	// outlive the container, so delete removes them.
 	NetnsPath string          `json:"netns_path,omitempty"`
 	Networks  []NetAttachment `json:"networks,omitempty"`
+	Bundle    string          `json:"bundle"`
+	Rootfs    string          `json:"rootfs"`
+	Created   time.Time       `json:"created"`
+	Owner     string          `json:"owner"`
+	// Hooks are the config.json hooks that start and delete still run.
+	Hooks       *specs.Hooks      `json:"hooks,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
 
 	dir string
 }
@@ -71,13 +62,31 @@ func (c *Container) Dir() string { return c.dir }
 
 func (c *Container) fifoPath() string { return filepath.Join(c.dir, fifoFile) }
 
+// CorruptStateError is a state file that cannot be parsed or records
+// values that runnc never writes. Only delete --force removes such a
+// container.
+type CorruptStateError struct {
+	ID   string
+	Path string
+	Err  error
+}
+
+func (e *CorruptStateError) Error() string {
+	return fmt.Sprintf("container %s: state file %s is corrupt: %v; runnc delete --force %s removes the container",
+		e.ID, e.Path, e.Err, e.ID)
+}
+
+// Unwrap returns the parse or validation error.
+func (e *CorruptStateError) Unwrap() error { return e.Err }
+
 // loadContainer reads the state of container id under root.
 func loadContainer(root, id string) (*Container, error) {
-	if err := checkID(id); err != nil {
+	if err := ValidateID(id); err != nil {
 		return nil, err
 	}
 	dir := filepath.Join(root, id)
-	data, err := os.ReadFile(filepath.Join(dir, stateFile))
+	path := filepath.Join(dir, stateFile)
+	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s", ErrNotExist, id)
 	}
@@ -86,13 +95,112 @@ func loadContainer(root, id string) (*Container, error) {
 	}
 	c := &Container{dir: dir}
 	if err := json.Unmarshal(data, c); err != nil {
-		return nil, fmt.Errorf("reading the state of container %s: %s: %w", id, filepath.Join(dir, stateFile), err)
+		return nil, &CorruptStateError{ID: id, Path: path, Err: err}
+	}
+	if err := c.validate(id); err != nil {
+		return nil, &CorruptStateError{ID: id, Path: path, Err: err}
 	}
 	return c, nil
 }
 
+// validate rejects values that runnc never records, so that a damaged
+// file cannot direct delete or kill at processes, cgroups or interfaces
+// of something other than container id.
+func (c *Container) validate(id string) error {
+	if c.ID != id {
+		return fmt.Errorf("it records container ID %q", c.ID)
+	}
+	if c.Pid < 0 {
+		return fmt.Errorf("it records pid %d", c.Pid)
+	}
+	if c.Cgroup != nil {
+		if err := c.Cgroup.check(); err != nil {
+			return err
+		}
+	}
+	if c.NetnsPath != "" && !filepath.IsAbs(c.NetnsPath) {
+		return fmt.Errorf("it records the relative network namespace path %q", c.NetnsPath)
+	}
+	for _, n := range c.Networks {
+		if !isTapName(n.Tap) {
+			return fmt.Errorf("it records %q as a tap, which is not a name runnc gives taps", n.Tap)
+		}
+	}
+	return nil
+}
+
+// salvageContainer reads what it can of the corrupt state file of
+// container id: the leading top-level fields that are complete, valid JSON
+// and pass validate. It stops at the first field that cannot be parsed,
+// so a truncated file yields the fields before the cut. It also returns
+// the names of the fields it recovered.
+func salvageContainer(root, id string) (*Container, []string) {
+	dir := filepath.Join(root, id)
+	fields := map[string]json.RawMessage{"id": json.RawMessage(strconv.Quote(id))}
+	decode := func() *Container {
+		c := &Container{dir: dir}
+		data, err := json.Marshal(fields)
+		if err == nil {
+			err = json.Unmarshal(data, c)
+		}
+		if err != nil || c.validate(id) != nil {
+			return nil
+		}
+		return c
+	}
+
+	var recovered []string
+	data, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		return &Container{ID: id, dir: dir}, recovered
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return &Container{ID: id, dir: dir}, recovered
+	}
+	for {
+		tok, err := dec.Token()
+		key, ok := tok.(string)
+		if err != nil || !ok {
+			break
+		}
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			break
+		}
+		// A number cut short at the end of the file still decodes, so a
+		// value counts only when a ',' or '}' follows it.
+		rest := bytes.TrimLeft(data[dec.InputOffset():], " \t\r\n")
+		if len(rest) == 0 || (rest[0] != ',' && rest[0] != '}') {
+			break
+		}
+		// Each field is checked on its own against the ones recovered so
+		// far, so one bad value loses only that field.
+		previous, had := fields[key]
+		fields[key] = value
+		if decode() == nil {
+			if had {
+				fields[key] = previous
+			} else {
+				delete(fields, key)
+			}
+			continue
+		}
+		if key != "id" {
+			recovered = append(recovered, key)
+		}
+	}
+	c := decode()
+	if c == nil {
+		c = &Container{ID: id, dir: dir}
+	}
+	return c, recovered
+}
+
 // save writes the state file atomically, so a concurrent reader sees the
-// old or the new state and never a partial one.
+// old or the new state and never a partial one. The data reaches the disk
+// before the rename, so a crash of the host cannot leave an empty or
+// truncated file behind either.
 func (c *Container) save() error {
 	data, err := json.MarshalIndent(c, "", "\t")
 	if err != nil {
@@ -103,6 +211,9 @@ func (c *Container) save() error {
 		return fmt.Errorf("saving the state of container %s: %w", c.ID, err)
 	}
 	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Sync()
+	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
@@ -113,7 +224,23 @@ func (c *Container) save() error {
 		os.Remove(tmp.Name())
 		return fmt.Errorf("saving the state of container %s: %w", c.ID, err)
 	}
+	// The rename is durable once the directory is synced.
+	if err := syncDir(c.dir); err != nil {
+		return fmt.Errorf("saving the state of container %s: %w", c.ID, err)
+	}
 	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // CurrentStatus derives the status from the recorded one and the process.

@@ -195,12 +195,17 @@ func launchingRuntimeFrom(c *cli.Context) (*runnc.Runtime, error) {
 	return r, nil
 }
 
-// containerID returns the single ID argument of a verb.
+// containerID returns the ID argument of a verb once it is valid, so that
+// a verb rejects an invalid ID before it reads or creates anything.
 func containerID(c *cli.Context) (string, error) {
 	if c.NArg() < 1 {
 		return "", fmt.Errorf("%s: missing the container ID; usage: runnc %s %s", c.Command.Name, c.Command.Name, c.Command.ArgsUsage)
 	}
-	return c.Args().First(), nil
+	id := c.Args().First()
+	if err := runnc.ValidateID(id); err != nil {
+		return "", err
+	}
+	return id, nil
 }
 
 var createFlags = []cli.Flag{

@@ -118,3 +118,81 @@ func TestListEmptyRoot(t *testing.T) {
 		t.Errorf("exit status %d, want 0", status)
 	}
 }
+
+// An invalid ID fails every verb before runnc looks for ntender or creates
+// the state root.
+func TestInvalidIDRejectedFirst(t *testing.T) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "root")
+	logPath := filepath.Join(dir, "log.json")
+	long := strings.Repeat("x", 256)
+	cases := [][]string{
+		{"create", "--bundle", dir, "../x"},
+		{"run", "--bundle", dir, "a/b"},
+		{"create", "--bundle", dir, long},
+		{"start", ".."},
+		{"delete", "--force", "."},
+		{"kill", long, "KILL"},
+		{"state", ""},
+	}
+	for _, args := range cases {
+		os.Remove(logPath)
+		argv := append([]string{"runnc", "--root", root, "--log", logPath, "--log-format", "json",
+			"--ntender", filepath.Join(dir, "no-ntender")}, args...)
+		if status := mainStatus(argv); status != 1 {
+			t.Errorf("%.40q: exit status %d, want 1", args, status)
+		}
+		entries := readLog(t, logPath)
+		var errs []logEntry
+		for _, e := range entries {
+			if e.Level == "error" {
+				errs = append(errs, e)
+			}
+		}
+		if len(errs) != 1 {
+			t.Errorf("%.40q: %d error entries, want 1: %v", args, len(errs), errs)
+			continue
+		}
+		if !strings.Contains(errs[0].Msg, "invalid container ID") {
+			t.Errorf("%.40q: message %q, want an invalid container ID", args, errs[0].Msg)
+		}
+		if _, err := os.Stat(root); err == nil {
+			t.Errorf("%.40q: the state root was created", args)
+		}
+	}
+}
+
+func TestDeleteCorruptState(t *testing.T) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "root")
+	logPath := filepath.Join(dir, "log.json")
+	state := filepath.Join(root, "c1", "state.json")
+	if err := os.MkdirAll(filepath.Dir(state), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(state, []byte(`{"id": "c1", "pid": 12`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	argv := []string{"runnc", "--root", root, "--log", logPath, "--log-format", "json", "delete", "c1"}
+	if status := mainStatus(argv); status != 1 {
+		t.Errorf("delete: exit status %d, want 1", status)
+	}
+	entries := readLog(t, logPath)
+	if len(entries) != 1 {
+		t.Fatalf("delete: %d log entries, want one error: %v", len(entries), entries)
+	}
+	for _, want := range []string{state, "corrupt", "delete --force c1"} {
+		if !strings.Contains(entries[0].Msg, want) {
+			t.Errorf("delete: message %q lacks %q", entries[0].Msg, want)
+		}
+	}
+
+	argv = []string{"runnc", "--root", root, "delete", "--force", "c1"}
+	if status := mainStatus(argv); status != 0 {
+		t.Errorf("delete --force: exit status %d, want 0", status)
+	}
+	if _, err := os.Stat(filepath.Dir(state)); err == nil {
+		t.Error("delete --force left the state directory")
+	}
+}
