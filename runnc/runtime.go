@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -685,10 +686,28 @@ func emptyCgroup(cg *Cgroup) error {
 	return nil
 }
 
+// forwardedSignals are the signals that Run passes on to the container:
+// the ones a terminal, a shell or a supervisor sends to stop or notify a
+// foreground process.
+var forwardedSignals = []os.Signal{
+	unix.SIGHUP, unix.SIGINT, unix.SIGQUIT, unix.SIGTERM, unix.SIGUSR1, unix.SIGUSR2,
+}
+
 // Run creates and starts container id. Unless detach is set it waits for
 // the tender, deletes the container and returns the exit status: the
-// unikernel's, or 128 plus the signal that ended the tender.
+// unikernel's, or 128 plus the signal that ended the tender. While it
+// waits, it forwards forwardedSignals to the tender, as runc run does, so
+// that Ctrl-C or a kill of runnc ends the container rather than leaving it
+// running with no runnc left to delete it.
 func (r *Runtime) Run(id, bundle string, o CreateOptions, detach bool) (int, error) {
+	var signals chan os.Signal
+	if !detach {
+		// A signal that arrives during create waits in the channel and
+		// goes to the tender once it has started.
+		signals = make(chan os.Signal, len(forwardedSignals))
+		signal.Notify(signals, forwardedSignals...)
+		defer signal.Stop(signals)
+	}
 	proc, err := r.Create(id, bundle, o)
 	if err != nil {
 		return 0, err
@@ -702,12 +721,36 @@ func (r *Runtime) Run(id, bundle string, o CreateOptions, detach bool) (int, err
 	if detach {
 		return 0, proc.Release()
 	}
-	ps, err := proc.Wait()
-	if err != nil {
-		return 0, fmt.Errorf("waiting for container %s: %w", id, err)
+
+	type waitResult struct {
+		state *os.ProcessState
+		err   error
 	}
-	status := ps.ExitCode()
-	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+	exited := make(chan waitResult, 1)
+	go func() {
+		ps, err := proc.Wait()
+		exited <- waitResult{ps, err}
+	}()
+	var result waitResult
+	for waiting := true; waiting; {
+		select {
+		case sig := <-signals:
+			r.log().Info("forwarding a signal to the container", "id", id, "signal", sig.String())
+			if err := r.Kill(id, sig.(unix.Signal), false); err != nil {
+				r.log().Warn("forwarding a signal to the container", "id", id, "signal", sig.String(), "error", err)
+			}
+		case result = <-exited:
+			waiting = false
+		}
+	}
+	if result.err != nil {
+		if derr := r.Delete(id, true); derr != nil {
+			r.log().Warn("deleting a container that runnc could not wait for", "id", id, "error", derr)
+		}
+		return 0, fmt.Errorf("waiting for container %s: %w", id, result.err)
+	}
+	status := result.state.ExitCode()
+	if ws, ok := result.state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 		status = 128 + int(ws.Signal())
 	}
 	if err := r.Delete(id, false); err != nil {

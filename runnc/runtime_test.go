@@ -921,9 +921,9 @@ func TestFailedCreateRemovesTaps(t *testing.T) {
 		{"pid file", func(tc *testContainer) {}, "writing the pid file"},
 		{"init killed", func(tc *testContainer) {
 			// A createContainer hook runs in the init after it made
-			// the taps and before it reports to create. Outside a pid
-			// namespace of its own the init is not a namespace init,
-			// which ignores SIGKILL from inside its namespace.
+			// the taps and before it reports to create. The init gets
+			// no pid namespace of its own here, because the init of a
+			// pid namespace ignores SIGKILL sent from inside it.
 			tc.spec.Linux.Namespaces = slices.DeleteFunc(tc.spec.Linux.Namespaces, func(ns specs.LinuxNamespace) bool {
 				return ns.Type == specs.PIDNamespace
 			})
@@ -972,5 +972,56 @@ func TestFailedCreateRemovesTaps(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRunForwardsSignal sends SIGTERM to the process that runs Run in the
+// foreground, as Ctrl-C or a supervisor would, and checks that the
+// container ends and is deleted while that process lives on.
+func TestRunForwardsSignal(t *testing.T) {
+	ntender := requireHost(t)
+	n := newTestNetwork(t)
+	tc := newTestContainer(t, ntender, guests.Binary("net", "hvt"))
+	joinNetns(tc.spec, n.path())
+	tc.spec.Process.Env = []string{NetArgsEnv + "={address}"}
+	data, err := json.Marshal(tc.spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tc.bundle, "config.json"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	type runResult struct {
+		status int
+		err    error
+	}
+	done := make(chan runResult, 1)
+	go func() {
+		status, err := tc.rt.Run(tc.id, tc.bundle, CreateOptions{Stdio: [3]*os.File{nil, tc.out, tc.out}}, false)
+		done <- runResult{status, err}
+	}()
+	// The guest replies to a ping once Run has started the tender. Run
+	// listens for signals from before create on.
+	if err := n.ping(t); err != nil {
+		tc.rt.Delete(tc.id, true)
+		t.Fatalf("guest does not answer: %v\noutput:\n%s", err, tc.output(t))
+	}
+	if err := unix.Kill(os.Getpid(), unix.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+
+	res := <-done
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	if res.status == 0 {
+		t.Errorf("exit status 0 after SIGTERM, want the status of a killed tender; output:\n%s", tc.output(t))
+	}
+	if _, err := os.Stat(filepath.Join(tc.rt.Root, tc.id)); err == nil {
+		t.Error("state directory left behind")
+	}
+	if _, err := n.handle(t).LinkByName(tapName(1)); err == nil {
+		t.Error("tap left in the joined namespace")
 	}
 }
