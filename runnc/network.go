@@ -289,7 +289,9 @@ func redirectIngress(from, to netlink.Link) error {
 // nsPath and the ingress redirects from their interfaces. It removes only
 // tap devices with a name that tapName gives. A tap, interface or
 // namespace that is already gone is not an error, because the kernel
-// deletes the taps of a namespace with the namespace.
+// deletes the taps of a namespace with the namespace. A path that no
+// longer refers to a namespace, such as the file left behind when the
+// namespace's bind mount was unmounted, counts as gone.
 func DetachNetworks(nsPath string, atts []NetAttachment) error {
 	ns, err := netns.GetFromPath(nsPath)
 	if errors.Is(err, unix.ENOENT) {
@@ -299,6 +301,13 @@ func DetachNetworks(nsPath string, atts []NetAttachment) error {
 		return fmt.Errorf("opening network namespace %s: %w", nsPath, err)
 	}
 	defer ns.Close()
+	var fs unix.Statfs_t
+	if err := unix.Fstatfs(int(ns), &fs); err != nil {
+		return fmt.Errorf("checking network namespace %s: %w", nsPath, err)
+	}
+	if fs.Type != unix.NSFS_MAGIC {
+		return nil
+	}
 	h, err := netlink.NewHandleAt(ns)
 	if err != nil {
 		return fmt.Errorf("opening netlink in network namespace %s: %w", nsPath, err)

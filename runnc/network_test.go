@@ -133,11 +133,19 @@ func TestAttachSlash32WithOnlinkGateway(t *testing.T) {
 }
 
 // The kernel deletes the taps of a namespace with the namespace, so a
-// namespace that is gone leaves nothing to detach.
+// namespace that is gone leaves nothing to detach. Its path may be gone
+// or be a plain file, as after "umount" without "rm".
 func TestDetachNetworksGoneNamespace(t *testing.T) {
 	atts := []NetAttachment{{Device: "service0", Iface: "eth0", Tap: "runnc1"}}
-	if err := DetachNetworks(filepath.Join(t.TempDir(), "gone"), atts); err != nil {
-		t.Errorf("DetachNetworks: %v, want nil", err)
+	gone := filepath.Join(t.TempDir(), "gone")
+	if err := DetachNetworks(gone, atts); err != nil {
+		t.Errorf("DetachNetworks of a missing path: %v, want nil", err)
+	}
+	if err := os.WriteFile(gone, nil, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	if err := DetachNetworks(gone, atts); err != nil {
+		t.Errorf("DetachNetworks of a plain file: %v, want nil", err)
 	}
 }
 

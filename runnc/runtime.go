@@ -94,12 +94,27 @@ func (r *Runtime) Create(id, bundle string, o CreateOptions) (*os.Process, error
 	}
 
 	proc, err := r.create(id, bundle, dir, o)
-	if err != nil {
+	var cleanupErr *createCleanupError
+	if err != nil && !errors.As(err, &cleanupErr) {
 		os.RemoveAll(dir)
-		return nil, err
 	}
-	return proc, nil
+	return proc, err
 }
+
+// createCleanupError is a failed create that could not remove all it had
+// made. The state stays in status Creating, so that delete --force can
+// remove the rest.
+type createCleanupError struct {
+	ID      string
+	Err     error
+	Cleanup error
+}
+
+func (e *createCleanupError) Error() string {
+	return fmt.Sprintf("%v; undoing the create failed too: %v; run runnc delete --force %s to remove the rest", e.Err, e.Cleanup, e.ID)
+}
+
+func (e *createCleanupError) Unwrap() []error { return []error{e.Err, e.Cleanup} }
 
 func (r *Runtime) create(id, bundle, dir string, o CreateOptions) (*os.Process, error) {
 	bundle, err := filepath.Abs(bundle)
@@ -159,26 +174,37 @@ func (r *Runtime) create(id, bundle, dir string, o CreateOptions) (*os.Process, 
 		return nil, err
 	}
 	defer parentSock.Close()
+	// fail undoes what create made so far. What it cannot remove stays
+	// recorded in the state, which then outlives the failed create.
 	fail := func(err error) (*os.Process, error) {
 		cmd.Process.Kill()
 		cmd.Wait()
+		var leftovers []string
 		if c.Cgroup != nil {
 			// Hooks that the init started may outlive it.
 			if rerr := emptyCgroup(c.Cgroup); rerr != nil {
-				r.log().Warn("killing the processes left in the cgroup of a failed create", "id", id, "error", rerr)
+				leftovers = append(leftovers, rerr.Error())
 			}
 			if rerr := c.Cgroup.Remove(); rerr != nil {
-				r.log().Warn("removing the cgroup of a failed create", "id", id, "error", rerr)
+				leftovers = append(leftovers, rerr.Error())
 			}
 		}
 		// Taps in a new network namespace ended with the init, but taps in
 		// a joined one stay until they are removed.
 		if c.NetnsPath != "" && len(c.Networks) > 0 {
 			if rerr := DetachNetworks(c.NetnsPath, c.Networks); rerr != nil {
-				r.log().Warn("detaching the networks of a failed create", "id", id, "error", rerr)
+				leftovers = append(leftovers, rerr.Error())
 			}
 		}
-		return nil, err
+		if len(leftovers) == 0 {
+			return nil, err
+		}
+		cleanup := errors.New(strings.ReplaceAll(strings.Join(leftovers, "; "), "\n", "; "))
+		r.log().Warn("cleaning up after a failed create", "id", id, "error", cleanup)
+		if serr := c.save(); serr != nil {
+			r.log().Warn("recording what a failed create left", "id", id, "error", serr)
+		}
+		return nil, &createCleanupError{ID: id, Err: err, Cleanup: cleanup}
 	}
 
 	c.Pid = cmd.Process.Pid

@@ -1025,3 +1025,49 @@ func TestRunForwardsSignal(t *testing.T) {
 		t.Error("tap left in the joined namespace")
 	}
 }
+
+// TestFailedCleanupKeepsState makes a create fail with a cgroup that
+// cannot be removed, because a hook made a child cgroup in it. The state
+// must stay so that delete --force can remove the cgroup later.
+func TestFailedCleanupKeepsState(t *testing.T) {
+	ntender := requireHost(t)
+	tc := newTestContainer(t, ntender, guests.Binary("hello", "spt"), "Hello_Solo5")
+	busy := filepath.Join(cgroupDirs(t, tc.spec.Linux.CgroupsPath)[0], "busy")
+	t.Cleanup(func() { os.Remove(busy) })
+	tc.spec.Hooks = &specs.Hooks{CreateRuntime: []specs.Hook{
+		{Path: "/bin/sh", Args: []string{"sh", "-c", "mkdir " + busy + " && exit 3"}},
+	}}
+
+	_, err := tc.create(t)
+	if err == nil {
+		tc.rt.Delete(tc.id, true)
+		t.Fatal("create succeeded with a failing hook")
+	}
+	for _, want := range []string{"createRuntime hook", "undoing the create failed too", "delete --force " + tc.id} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message %q lacks %q", err, want)
+		}
+	}
+	ct, err := tc.rt.Load(tc.id)
+	if err != nil {
+		t.Fatalf("state of the failed create: %v", err)
+	}
+	if ct.Cgroup == nil {
+		t.Fatal("the state does not record the cgroup")
+	}
+
+	if err := os.Remove(busy); err != nil {
+		t.Fatal(err)
+	}
+	if err := tc.rt.Delete(tc.id, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range ct.Cgroup.Dirs {
+		if _, err := os.Stat(dir); err == nil {
+			t.Errorf("cgroup %s left behind", dir)
+		}
+	}
+	if _, err := os.Stat(ct.Dir()); err == nil {
+		t.Error("state directory left behind")
+	}
+}
