@@ -316,21 +316,59 @@ func DetachNetworks(nsPath string, atts []NetAttachment) error {
 
 	var errs []error
 	for _, att := range atts {
+		iface := att.Iface
 		tap, err := h.LinkByName(att.Tap)
 		if err == nil && isTapName(att.Tap) && tap.Type() == "tuntap" {
+			// A record made before the init reported lacks the
+			// interface, so the redirect to the tap names it.
+			if iface == "" {
+				iface = redirectSource(h, tap)
+			}
 			if err := h.LinkDel(tap); err != nil {
 				errs = append(errs, fmt.Errorf("removing tap %s: %w", att.Tap, err))
 			}
 		}
-		if att.Iface == "" {
+		if iface == "" {
 			continue
 		}
-		if link, err := h.LinkByName(att.Iface); err == nil {
+		if link, err := h.LinkByName(iface); err == nil {
 			err := h.QdiscDel(ingressQdisc(link))
 			if err != nil && !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.EINVAL) {
-				errs = append(errs, fmt.Errorf("removing the ingress qdisc of %s: %w", att.Iface, err))
+				errs = append(errs, fmt.Errorf("removing the ingress qdisc of %s: %w", iface, err))
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// redirectSource returns the name of the interface whose ingress filter
+// redirects to tap, as redirectIngress sets it up, or "" when there is
+// none. The tap's own ingress filter, which redirects the other way, is
+// not a match.
+func redirectSource(h *netlink.Handle, tap netlink.Link) string {
+	links, err := h.LinkList()
+	if err != nil {
+		return ""
+	}
+	for _, link := range links {
+		if link.Attrs().Index == tap.Attrs().Index {
+			continue
+		}
+		filters, err := h.FilterList(link, netlink.MakeHandle(0xffff, 0))
+		if err != nil {
+			continue
+		}
+		for _, f := range filters {
+			u32, ok := f.(*netlink.U32)
+			if !ok {
+				continue
+			}
+			for _, a := range u32.Actions {
+				if m, ok := a.(*netlink.MirredAction); ok && m.Ifindex == tap.Attrs().Index {
+					return link.Attrs().Name
+				}
+			}
+		}
+	}
+	return ""
 }

@@ -963,6 +963,19 @@ func TestFailedCreateRemovesTaps(t *testing.T) {
 			if _, err := h.LinkByName(tapName(1)); err == nil {
 				t.Error("tap left in the joined namespace")
 			}
+			link, err := h.LinkByName(n.iface)
+			if err != nil {
+				t.Fatal(err)
+			}
+			qdiscs, err := h.QdiscList(link)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, q := range qdiscs {
+				if q.Type() == "ingress" {
+					t.Errorf("ingress qdisc left on %s", n.iface)
+				}
+			}
 			if _, err := os.Stat(filepath.Join(tc.rt.Root, tc.id)); err == nil {
 				t.Error("state directory left behind")
 			}
