@@ -6,7 +6,6 @@ package vmm
 import (
 	"errors"
 	"fmt"
-	"os"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
@@ -325,11 +324,11 @@ func ringWord(ring []byte, off int) *uint32 {
 // gettid returns the calling thread's id.
 func gettid() int { return unix.Gettid() }
 
-// kickThread interrupts a blocking system call on thread tid with SIGURG,
-// which the Go runtime already handles (it uses it for preemption), so the
-// signal itself has no other effect.
-func kickThread(tid int) error {
-	return unix.Tgkill(os.Getpid(), tid, unix.SIGURG)
+// kickThread interrupts a blocking system call on thread tid of process
+// pid with SIGURG, which the Go runtime already handles (it uses it for
+// preemption), so the signal itself has no other effect.
+func kickThread(pid, tid int) error {
+	return unix.Tgkill(pid, tid, unix.SIGURG)
 }
 
 // kvmSetMSRsIoctl is KVM_SET_MSRS, _IOW(KVMIO, 0x89, struct kvm_msrs).

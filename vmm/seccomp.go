@@ -81,8 +81,6 @@ type policyFds struct {
 	// network poller.
 	Epolls []int
 	Timer  int
-	// Closes are the fds the tender closes after the guest ends.
-	Closes []int
 	PID    int
 }
 
@@ -126,15 +124,15 @@ func hvtPolicy(f policyFds) []Rule {
 		{Syscall: "clock_gettime",
 			Reason: "WALLTIME and POLL when the vDSO falls back to the " +
 				"system call"},
-		{Syscall: "close", Alts: eq(0, f.Closes...),
-			Reason: "closing devices and KVM fds after the guest ends"},
+		{Syscall: "close",
+			Reason: "closing devices and KVM fds after the guest ends; " +
+				"any fd, since closing one only takes access away"},
 		{Syscall: "futex", Reason: "Go runtime: locks and thread parking"},
 		{Syscall: "mmap",
 			Alts: [][]Cond{{{Arg: 2, Mask: unix.PROT_EXEC, Value: 0}}},
 			Reason: "Go runtime heap and glibc thread stacks, never " +
 				"executable"},
 		{Syscall: "munmap", Reason: "Go runtime and glibc memory release"},
-		{Syscall: "madvise", Reason: "Go runtime scavenger"},
 		{Syscall: "mprotect",
 			Alts:   eq(2, unix.PROT_READ|unix.PROT_WRITE),
 			Reason: "glibc thread stacks (guard page), read-write only"},
@@ -158,10 +156,17 @@ func hvtPolicy(f policyFds) []Rule {
 		{Syscall: "tgkill", Alts: eq(0, f.PID),
 			Reason: "Go runtime preemption; waking the vCPU on a signal, " +
 				"only threads of this process"},
+		{Syscall: "restart_syscall",
+			Reason: "the kernel resumes a nanosleep or futex wait with " +
+				"it when SIGSTOP and SIGCONT, or a cgroup freeze, " +
+				"interrupted the call"},
 		{Syscall: "exit_group", Reason: "process exit"},
 		{Syscall: "clone3", Errno: unix.ENOSYS,
 			Reason: "glibc tries clone3 first; its flags are in memory, " +
 				"so ENOSYS makes it fall back to clone"},
+		{Syscall: "madvise", Errno: unix.ENOSYS,
+			Reason: "the Go scavenger and glibc then release memory by " +
+				"mapping it again, with mmap"},
 		{Syscall: "set_robust_list", Errno: unix.ENOSYS,
 			Reason: "glibc registers robust futexes in new threads; the " +
 				"tender uses none"},

@@ -27,7 +27,6 @@ var testFds = policyFds{
 	Blocks: []int{21, 22},
 	Epolls: []int{4, 9},
 	Timer:  10,
-	Closes: []int{7, 8, 20, 21, 22},
 	PID:    4242,
 }
 
@@ -119,7 +118,9 @@ func TestFilterDecisions(t *testing.T) {
 		{"timerfd_settime", unix.SYS_TIMERFD_SETTIME, []uint64{10}, allow},
 		{"timerfd_settime elsewhere", unix.SYS_TIMERFD_SETTIME, []uint64{11}, kill},
 		{"close a device", unix.SYS_CLOSE, []uint64{21}, allow},
-		{"close stdout", unix.SYS_CLOSE, []uint64{1}, kill},
+		{"close stdout", unix.SYS_CLOSE, []uint64{1}, allow},
+		{"restart_syscall", unix.SYS_RESTART_SYSCALL, nil, allow},
+		{"madvise", unix.SYS_MADVISE, []uint64{0x1000, 4096, unix.MADV_DONTNEED}, nosys},
 		{"mmap read-write", unix.SYS_MMAP, []uint64{0, 4096, unix.PROT_READ | unix.PROT_WRITE}, allow},
 		{"mmap executable", unix.SYS_MMAP, []uint64{0, 4096, unix.PROT_READ | unix.PROT_EXEC}, kill},
 		{"mprotect read-write", unix.SYS_MPROTECT, []uint64{0x1000, 4096, unix.PROT_READ | unix.PROT_WRITE}, allow},

@@ -125,6 +125,8 @@ type machine struct {
 	stop    atomic.Bool
 	stopErr atomic.Pointer[error]
 	tid     atomic.Int64
+	// pid is read before the filter, which does not allow getpid.
+	pid int
 }
 
 func (m *machine) log(format string, args ...any) {
@@ -140,7 +142,7 @@ func (m *machine) requestStop(err error) {
 	m.stop.Store(true)
 	m.vcpu.setImmediateExit()
 	if tid := m.tid.Load(); tid != 0 {
-		_ = kickThread(int(tid))
+		_ = kickThread(m.pid, int(tid))
 	}
 }
 
@@ -184,7 +186,7 @@ func run(spec guestSpec, cfg Config) (int, error) {
 		}()
 	}
 
-	m := &machine{cfg: cfg, spec: spec, kvmFd: -1}
+	m := &machine{cfg: cfg, spec: spec, kvmFd: -1, pid: os.Getpid()}
 	defer m.close()
 
 	if err := m.setup(); err != nil {
@@ -463,9 +465,7 @@ func (m *machine) policy() ([]Rule, error) {
 		Writes:  append([]int{1, 2}, eventFds...),
 		Epolls:  epollFds,
 		Timer:   m.poll.TimerFd(),
-		Closes: []int{m.vcpu.fd, m.vcpu.vmFd, m.kvmFd, m.poll.EpollFd(),
-			m.poll.TimerFd()},
-		PID: os.Getpid(),
+		PID:     m.pid,
 	}
 	if out, ok := m.cfg.Stdout.(*os.File); ok && out.Fd() > 2 {
 		f.Writes = append(f.Writes, int(out.Fd()))
@@ -473,14 +473,10 @@ func (m *machine) policy() ([]Rule, error) {
 	for _, n := range m.spec.nets {
 		f.Reads = append(f.Reads, n.Fd)
 		f.Writes = append(f.Writes, n.Fd)
-		f.Closes = append(f.Closes, n.Fd)
 	}
 	for _, b := range m.spec.blocks {
-		fd := int(b.File.Fd())
-		f.Blocks = append(f.Blocks, fd)
-		f.Closes = append(f.Closes, fd)
+		f.Blocks = append(f.Blocks, int(b.File.Fd()))
 	}
-	f.Closes = append(f.Closes, eventFds...)
 	return hvtPolicy(f), nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ntender/ntender/tender"
 	"github.com/ntender/ntender/tests/guests"
@@ -272,6 +273,53 @@ func TestSignalsStopHVTGuest(t *testing.T) {
 				t.Errorf("stderr has %d lines, want 1: %q", lines, stderr.String())
 			}
 		})
+	}
+}
+
+// TestStopContinueHVT stops and continues a running hvt tender, as job
+// control and a cgroup freeze do, and expects it to run on under its
+// seccomp filter and then end cleanly on SIGTERM.
+func TestStopContinueHVT(t *testing.T) {
+	bench := guests.Binary("bench", guests.TargetHVT)
+	if _, err := os.Stat(bench); err != nil {
+		guests.SkipOrFail(t, "guest not built, run make -C tests/guests: "+err.Error())
+	}
+	if err := tender.ProbeKVM(); err != nil {
+		guests.SkipOrFail(t, "hvt needs KVM: "+err.Error())
+	}
+	cmd := exec.Command(ntenderBin, "--mode=hvt", "--mem=4", bench, "calls", "1000000000")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bufio.NewReader(stdout).ReadString('\n'); err != nil {
+		t.Fatalf("reading the guest's first line: %v", err)
+	}
+	go io.Copy(io.Discard, stdout)
+	for range 5 {
+		if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+		if err := cmd.Process.Signal(syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	status, err := guests.ExitStatus(cmd.Wait())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status != 1 {
+		t.Errorf("status %d, want 1 (SIGTERM); stderr: %s", status, stderr.String())
 	}
 }
 
