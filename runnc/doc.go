@@ -11,6 +11,14 @@
 // the init to execve ntender, so the process that the runc shim reaps is
 // the tender and its exit status is the unikernel's.
 //
+// State: each container has a directory <root>/<id> whose state.json
+// records the init's pid, the cgroup and the taps. A verb that finds the
+// file corrupt fails with a message that names it, and delete --force
+// then removes the container and the resources that the readable part of
+// the file still records. A create that cannot undo its own steps keeps
+// its state for delete --force too. Container IDs follow runc's rule
+// (see ValidateID).
+//
 // Network: for each interface of the container's network namespace the
 // init creates a tap and links the two with tc ingress redirects (a u32
 // filter that matches everything and a mirred egress redirect, in both

@@ -350,7 +350,7 @@ func deleteCommand() *cli.Command {
 		Usage:     "delete a stopped or created container with its processes, cgroup, taps and state",
 		ArgsUsage: "ID",
 		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "kill a running container first; a missing container is not an error"},
+			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "kill a running container first and remove one whose state file is corrupt; a missing container is not an error"},
 		},
 		Action: func(c *cli.Context) error {
 			id, err := containerID(c)
