@@ -43,8 +43,11 @@ bin/ntender bench --runs=10 ${SOLO5_HVT:+--solo5-hvt="$SOLO5_HVT"} \
 	${SOLO5_SPT:+--solo5-spt="$SOLO5_SPT"} ${runc_flag:+"$runc_flag"} "$@" \
 	--json-file="$out/bench.json" --plot="$out/bench.png" >"$out/bench.txt"
 
+# Twenty sampled runs per mode, four times the default: the kernel
+# function counts are unions of samples, and with five runs the after-filter
+# counts of spt and solo5-spt changed order between invocations.
 measure() {
-	bin/ntender measure ${SOLO5_HVT:+--solo5-hvt="$SOLO5_HVT"} \
+	bin/ntender measure --perf-runs=20 ${SOLO5_HVT:+--solo5-hvt="$SOLO5_HVT"} \
 		${SOLO5_SPT:+--solo5-spt="$SOLO5_SPT"} "$@"
 }
 
