@@ -1,7 +1,6 @@
 package vmm
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -99,7 +98,7 @@ func TestGuestTable(t *testing.T) {
 // caseRun is a tender child process running one guest case.
 type caseRun struct {
 	cmd       *exec.Cmd
-	output    *syncBuffer
+	output    *guests.SyncBuffer
 	namespace string
 	command   string
 	cancel    context.CancelFunc
@@ -123,7 +122,7 @@ func startCase(t *testing.T, c guests.Case, mode string) *caseRun {
 		blockPaths[b.Name] = path
 	}
 
-	r := &caseRun{output: &syncBuffer{}}
+	r := &caseRun{output: &guests.SyncBuffer{}}
 	taps := map[string]string{}
 	var prefix []string
 	if len(c.Net) > 0 {
@@ -235,24 +234,6 @@ func ip(t *testing.T, args ...string) {
 	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
 		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers and readers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // findCase returns the hvt case called name from the shared table.
@@ -438,7 +419,7 @@ func TestSignalStopsSpinningGuest(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), helperEnv+"=spin")
-	output := &syncBuffer{}
+	output := &guests.SyncBuffer{}
 	cmd.Stdout = output
 	cmd.Stderr = output
 	if err := cmd.Start(); err != nil {

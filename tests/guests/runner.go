@@ -100,7 +100,7 @@ func Run(t testing.TB, c Case, tender ...string) {
 		threads = threadStates(cmd.Process.Pid)
 		return cmd.Process.Kill()
 	}
-	var output syncBuffer
+	var output SyncBuffer
 	cmd.Stdout = &output
 	cmd.Stderr = &output
 	if err := cmd.Start(); err != nil {
@@ -191,7 +191,7 @@ func ip(t testing.TB, args ...string) {
 // sendPings waits until the guest serves, then sends the case's echo
 // requests from the namespace. With -w, ping keeps sending until count
 // replies arrive, which makes up for requests lost while ARP resolves.
-func sendPings(ctx context.Context, t testing.TB, c Case, namespace string, output *syncBuffer) {
+func sendPings(ctx context.Context, t testing.TB, c Case, namespace string, output *SyncBuffer) {
 	t.Helper()
 	for !strings.Contains(output.String(), "Serving ping") {
 		if ctx.Err() != nil {
@@ -208,19 +208,19 @@ func sendPings(ctx context.Context, t testing.TB, c Case, namespace string, outp
 	}
 }
 
-// syncBuffer is a bytes.Buffer that a process writes while a test reads.
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer that a process writes while a test reads.
+type SyncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
