@@ -57,13 +57,21 @@ const (
 	// the GDT and the TSS.
 	shimKernelAddr = 0xFF000
 
-	shimStubsAddr  = shimKernelAddr
-	shimStubSize   = 16
-	shimIDTAddr    = shimKernelAddr + 0x400
-	shimIDTEntries = 32 // the architecture-defined exception vectors
-	shimGDTAddr    = shimKernelAddr + 0x800
-	shimTSSAddr    = shimKernelAddr + 0x900
-	shimTSSSize    = 0x68
+	shimStubsAddr = shimKernelAddr
+	shimStubSize  = 16
+	// shimExceptions are the architecture-defined exception vectors,
+	// each with a stub. Stub shimExceptions serves vector 0x80.
+	shimExceptions = 32
+	shimStubs      = shimExceptions + 1
+	// The IDT reaches vector 0x80, the i386 system call gate of Linux.
+	// Vectors 32 to 127 stay zero: an INT n to them raises #GP, as the
+	// DPL 0 gates of Linux do.
+	vectorI386Syscall = 0x80
+	shimIDTEntries    = vectorI386Syscall + 1
+	shimIDTAddr       = shimKernelAddr + 0x280
+	shimGDTAddr       = shimKernelAddr + 0xB00
+	shimTSSAddr       = shimKernelAddr + 0xC00
+	shimTSSSize       = 0x68
 	// shimFaultPorts is the port of vector 0's stub; vector v writes to
 	// shimFaultPorts+v.
 	shimFaultPorts = 0x40
@@ -153,12 +161,13 @@ func shimSyscallCode(frame, doorbell uint32) []byte {
 	return append(code, 0xff, 0xe1)       // 1: jmp *%rcx
 }
 
-// shimFaultStubs returns one stub of shimStubSize bytes per exception
-// vector: "out %al, $(ports+VECTOR)", then a HLT loop, since the tender
-// never resumes them.
+// shimFaultStubs returns shimStubs stubs of shimStubSize bytes, one per
+// exception vector and the last for int $0x80. Stub i is
+// "out %al, $(ports+i)", then a HLT loop, since the tender never resumes
+// them.
 func shimFaultStubs(ports uint8) []byte {
-	code := make([]byte, 0, shimIDTEntries*shimStubSize)
-	for v := range byte(shimIDTEntries) {
+	code := make([]byte, 0, shimStubs*shimStubSize)
+	for v := range byte(shimStubs) {
 		stub := []byte{0xe6, ports + v, 0xf4, 0xeb, 0xfd}
 		code = append(code, stub...)
 		code = append(code, make([]byte, shimStubSize-len(stub))...)
@@ -167,17 +176,24 @@ func shimFaultStubs(ports uint8) []byte {
 }
 
 // shimIDT returns 64-bit interrupt gates (Intel SDM vol. 3, 6.14.1) for
-// the stubs at stubs, in the kernel code segment, all on IST1. INT3 and
-// INTO have DPL 3 so that ring 3 can raise them, as on Linux; the other
-// gates have DPL 0, so an INT n from the guest raises #GP, as in a
-// process.
+// the stubs at stubs, in the kernel code segment, all on IST1. INT3,
+// INTO and int $0x80 have DPL 3 so that ring 3 can raise them, as on
+// Linux; the other gates have DPL 0, so an INT n from the guest raises
+// #GP, as in a process.
 func shimIDT(stubs uint64) []byte {
 	idt := make([]byte, 0, shimIDTEntries*16)
 	for v := range uint64(shimIDTEntries) {
 		addr := stubs + v*shimStubSize
 		access := byte(0x8e) // present, DPL 0, 64-bit interrupt gate
-		if v == 3 || v == 4 {
+		switch {
+		case v == 3 || v == 4:
 			access = 0xee
+		case v == vectorI386Syscall:
+			addr = stubs + shimExceptions*shimStubSize
+			access = 0xee
+		case v >= shimExceptions:
+			idt = append(idt, make([]byte, 16)...)
+			continue
 		}
 		idt = binary.LittleEndian.AppendUint16(idt, uint16(addr))
 		idt = binary.LittleEndian.AppendUint16(idt, selKernelCode)
@@ -311,20 +327,63 @@ func handleSPTExit(s *sptCalls, run []byte, allocSize uint64) (*Halt, error) {
 					"solo5-spt would on SIGSEGV", e.MMIOAddr)}, nil
 		}
 	case exitIO:
-		vector := uint32(e.IOPort) - shimFaultPorts
-		if e.IODirection == ioDirectionOut && e.IOSize == 1 &&
-			vector < shimIDTEntries {
-			sig := faultSignal(vector)
-			return &Halt{Status: 128 + int32(sig), Reason: fmt.Sprintf(
-				"guest CPU exception %d, exiting as solo5-spt would on %s",
-				vector, unix.SignalName(sig))}, nil
+		stub := uint32(e.IOPort) - shimFaultPorts
+		if e.IODirection != ioDirectionOut || e.IOSize != 1 || stub >= shimStubs {
+			break
 		}
+		if stub == shimExceptions {
+			// The seccomp filter of an spt process kills i386 calls.
+			return &Halt{Status: statusSIGSYS, Reason: "guest made an " +
+				"i386 system call (int $0x80), exiting as solo5-spt " +
+				"would on SIGSYS"}, nil
+		}
+		if stub == vectorUD {
+			if halt := s.intInstruction(); halt != nil {
+				return halt, nil
+			}
+		}
+		sig := faultSignal(stub)
+		return &Halt{Status: 128 + int32(sig), Reason: fmt.Sprintf(
+			"guest CPU exception %d, exiting as solo5-spt would on %s",
+			stub, unix.SignalName(sig))}, nil
 	case exitShutdown, exitHLT:
 		return &Halt{Status: statusSIGSEGV, Reason: fmt.Sprintf(
 			"guest fault (KVM exit %s), exiting as solo5-spt would on "+
 				"SIGSEGV", exitReasonName(e.Reason))}, nil
 	}
 	return handleExit(nil, run, allocSize)
+}
+
+// vectorUD is the invalid opcode exception.
+const vectorUD = 6
+
+// intInstruction returns the halt for an INT n instruction that raised
+// #UD, or nil if the instruction at the faulting RIP is another one.
+// kvm_pvm raises #UD for every INT n in ring 3 instead of delivering it
+// through the IDT, so the tender ends the guest as Linux would end a
+// process: SIGSYS for the i386 system call int $0x80 (the spt filter
+// kills it), SIGTRAP for int $3 and SIGSEGV for the other vectors.
+func (s *sptCalls) intInstruction() *Halt {
+	// The CPU pushed RIP, CS, RFLAGS, RSP and SS, without an error code.
+	frame, err := s.mem.Slice(shimStackTop-5*8, 8)
+	if err != nil {
+		return nil
+	}
+	insn, err := s.mem.Slice(le.Uint64(frame), 2)
+	if err != nil || insn[0] != 0xcd { // INT imm8
+		return nil
+	}
+	sig := unix.SIGSEGV
+	switch insn[1] {
+	case vectorI386Syscall:
+		return &Halt{Status: statusSIGSYS, Reason: "guest made an i386 " +
+			"system call (int $0x80), exiting as solo5-spt would on SIGSYS"}
+	case 3:
+		sig = unix.SIGTRAP
+	}
+	return &Halt{Status: 128 + int32(sig), Reason: fmt.Sprintf(
+		"guest executed int $%#x, exiting as solo5-spt would on %s",
+		insn[1], unix.SignalName(sig))}
 }
 
 // errnoResult returns -errno as the u64 a process finds in RAX.

@@ -274,7 +274,7 @@ func TestShimExitsOutsideTheShim(t *testing.T) {
 		{"hypercall port", ioExit(ioDirectionOut, 4, 0x501, 0)},
 		{"port read", ioExit(0, 1, shimFaultPorts, 0)},
 		{"4-byte write to a stub port", ioExit(ioDirectionOut, 4, shimFaultPorts, 0)},
-		{"port past the stubs", ioExit(ioDirectionOut, 1, shimFaultPorts+shimIDTEntries, 0)},
+		{"port past the stubs", ioExit(ioDirectionOut, 1, shimFaultPorts+shimStubs, 0)},
 		{"4-byte doorbell write", mmioExit(shimDoorbellGPA, 4, true, 1)},
 		{"doorbell read", mmioExit(shimDoorbellGPA, 8, false, 1)},
 	} {
@@ -295,8 +295,8 @@ func TestShimIDTGates(t *testing.T) {
 		t.Fatalf("IDT is %d bytes, want %d", len(idt), shimIDTEntries*16)
 	}
 	stubs := shimFaultStubs(shimFaultPorts)
-	if len(stubs) != shimIDTEntries*shimStubSize {
-		t.Fatalf("stubs are %d bytes, want %d", len(stubs), shimIDTEntries*shimStubSize)
+	if len(stubs) != shimStubs*shimStubSize {
+		t.Fatalf("stubs are %d bytes, want %d", len(stubs), shimStubs*shimStubSize)
 	}
 	if shimStubsAddr+len(stubs) > shimIDTAddr || shimIDTAddr+len(idt) > shimGDTAddr ||
 		shimGDTAddr+shimGDTSize > shimTSSAddr || shimTSSAddr+shimTSSSize > shimKernelAddr+abi.PageSize {
@@ -305,24 +305,71 @@ func TestShimIDTGates(t *testing.T) {
 	le := binary.LittleEndian
 	for v := range shimIDTEntries {
 		gate := idt[v*16 : v*16+16]
+		if v >= shimExceptions && v != vectorI386Syscall {
+			if !bytes.Equal(gate, make([]byte, 16)) {
+				t.Errorf("gate %d = % x, want zero", v, gate)
+			}
+			continue
+		}
+		stub := v
+		if v == vectorI386Syscall {
+			stub = shimExceptions
+		}
 		target := uint64(le.Uint16(gate[0:])) | uint64(le.Uint16(gate[6:]))<<16 |
 			uint64(le.Uint32(gate[8:]))<<32
-		if want := uint64(shimStubsAddr + v*shimStubSize); target != want {
+		if want := uint64(shimStubsAddr + stub*shimStubSize); target != want {
 			t.Errorf("gate %d points at %#x, want %#x", v, target, want)
 		}
 		if sel := le.Uint16(gate[2:]); sel != selKernelCode {
 			t.Errorf("gate %d selector %#x, want %#x", v, sel, selKernelCode)
 		}
 		access := byte(0x8e)
-		if v == 3 || v == 4 {
-			access = 0xee // ring 3 may raise INT3 and INTO
+		if v == 3 || v == 4 || v == vectorI386Syscall {
+			access = 0xee // ring 3 may raise INT3, INTO and int $0x80
 		}
 		if gate[4] != 1 || gate[5] != access {
 			t.Errorf("gate %d IST/type %#x %#x, want 1 %#x", v, gate[4], gate[5], access)
 		}
-		stub := stubs[v*shimStubSize:]
-		if stub[0] != 0xe6 || stub[1] != byte(shimFaultPorts+v) || stub[2] != 0xf4 {
-			t.Errorf("stub %d = % x, want out %%al, $%#x; hlt", v, stub[:3], shimFaultPorts+v)
+	}
+	for i := range shimStubs {
+		stub := stubs[i*shimStubSize:]
+		if stub[0] != 0xe6 || stub[1] != byte(shimFaultPorts+i) || stub[2] != 0xf4 {
+			t.Errorf("stub %d = % x, want out %%al, $%#x; hlt", i, stub[:3], shimFaultPorts+i)
+		}
+	}
+}
+
+// TestShimI386Syscall expects the int $0x80 stub's exit to end the guest
+// as the spt filter kills an i386 system call.
+func TestShimI386Syscall(t *testing.T) {
+	f := newSPTFixture(t)
+	run := ioExit(ioDirectionOut, 1, shimFaultPorts+shimExceptions, 0)
+	halt, err := handleSPTExit(f.calls, run, 4<<20)
+	if err != nil || halt == nil || halt.Status != statusSIGSYS {
+		t.Errorf("halt %+v, error %v; want status 159", halt, err)
+	}
+}
+
+// TestShimINTRaisesUD covers hosts that raise #UD for INT n in ring 3:
+// the tender decodes the instruction at the faulting RIP.
+func TestShimINTRaisesUD(t *testing.T) {
+	for _, c := range []struct {
+		insn   []byte
+		status int32
+	}{
+		{[]byte{0xcd, 0x80}, 159}, // int $0x80
+		{[]byte{0xcd, 0x03}, 133}, // int $3
+		{[]byte{0xcd, 0x30}, 139}, // int $0x30
+		{[]byte{0x0f, 0x0b}, 132}, // ud2
+	} {
+		f := newSPTFixture(t)
+		const rip = 0x100040
+		copy(f.mem[rip:], c.insn)
+		binary.LittleEndian.PutUint64(f.mem[shimStackTop-5*8:], rip)
+		run := ioExit(ioDirectionOut, 1, shimFaultPorts+vectorUD, 0)
+		halt, err := handleSPTExit(f.calls, run, 4<<20)
+		if err != nil || halt == nil || halt.Status != c.status {
+			t.Errorf("% x: halt %+v, error %v; want status %d", c.insn, halt, err, c.status)
 		}
 	}
 }
