@@ -1,10 +1,10 @@
 /*
  * privileged: executes one instruction that a process may not, named by
- * its first argument. An spt process gets #GP (SIGSEGV, 139) for hlt,
- * cli, rdmsr, in, out, int $0x30 and a control register move, SIGTRAP
- * (133) for int3, and dies of SIGSYS (159) for int $0x80, the i386
- * system call, which the seccomp filter's architecture check kills. An
- * spt guest in a VM runs in ring 3 and must end with the same status.
+ * its first argument. An spt process gets #GP, so SIGSEGV (139), for hlt,
+ * cli, rdmsr, in, out, int $0x30 and a control register move. int3 gives
+ * SIGTRAP (133). int $0x80 is the i386 system call, which the seccomp
+ * filter's architecture check kills with SIGSYS (159). An spt guest in a
+ * VM runs in ring 3 and must end with the same status.
  */
 #include "args.h"
 
