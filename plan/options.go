@@ -32,7 +32,8 @@ const maxPath = 4095
 // tenders plus --mode:
 //
 //	[--mode=M] [--mem=MiB] [--block:NAME=PATH] [--block-sector-size:NAME=N]
-//	[--net:NAME=IFACE] [--net-mac:NAME=MAC] [--x-exec-heap] [--] KERNEL [ARGS...]
+//	[--net:NAME=IFACE] [--net-mac:NAME=MAC] [--x-exec-heap] [--dumpcore=DIR]
+//	[--] KERNEL [ARGS...]
 //
 // Arguments after KERNEL belong to the guest, even those that look like
 // options.
@@ -50,8 +51,11 @@ type Options struct {
 	// MACs maps a network device name to its MAC address.
 	MACs      map[string]net.HardwareAddr
 	XExecHeap bool
-	Kernel    string
-	Args      []string
+	// DumpCore is the directory where an hvt guest that aborts (exit
+	// status 255) leaves an ELF core file, or "" for no core file.
+	DumpCore string
+	Kernel   string
+	Args     []string
 }
 
 // Usage is the command line synopsis and option help.
@@ -70,6 +74,9 @@ Options (all before KERNEL; later arguments go to the guest):
                                octets such as 02:00:00:00:00:01 (default:
                                random, locally administered)
   --x-exec-heap                spt only: make the heap and stack executable
+  --dumpcore=DIR               hvt only: when the guest aborts (status 255),
+                               write its memory and registers to the ELF
+                               core file DIR/core.solo5-hvt.PID
 `
 
 // ParseArgs parses args, the command line after the program or subcommand
@@ -198,7 +205,14 @@ func (opts *Options) parseOption(arg string) error {
 	case arg == "--x-exec-heap":
 		opts.XExecHeap = true
 
-	case arg == "--mem" || arg == "--mode":
+	case strings.HasPrefix(arg, "--dumpcore="):
+		dir := strings.TrimPrefix(arg, "--dumpcore=")
+		if dir == "" || len(dir) > maxPath {
+			return invalidOption(arg, fmt.Sprintf("DIR must be 1 to %d bytes", maxPath))
+		}
+		opts.DumpCore = dir
+
+	case arg == "--mem" || arg == "--mode" || arg == "--dumpcore":
 		return invalidOption(arg, "the value must follow an equals sign, as in "+arg+"=VALUE")
 
 	default:
