@@ -20,6 +20,9 @@ type Config struct {
 // Under spt a successful start does not return: the process becomes the
 // guest.
 func Run(mode plan.Mode, p *plan.Plan, cfg Config) (int, error) {
+	if err := checkOptions(mode, p); err != nil {
+		return 1, err
+	}
 	switch mode {
 	case plan.ModeHVT:
 		return vmm.Run(p, vmm.Config{
@@ -35,6 +38,9 @@ func Run(mode plan.Mode, p *plan.Plan, cfg Config) (int, error) {
 // PrintFilter writes the seccomp policy that a run of p on mode would
 // install, with the fd numbers it would use.
 func PrintFilter(w io.Writer, mode plan.Mode, p *plan.Plan) error {
+	if err := checkOptions(mode, p); err != nil {
+		return err
+	}
 	switch mode {
 	case plan.ModeHVT:
 		_, err := vmm.Run(p, vmm.Config{PrintFilter: w, NoSignals: true})
@@ -43,4 +49,13 @@ func PrintFilter(w io.Writer, mode plan.Mode, p *plan.Plan) error {
 		return seccompmode.PrintFilter(w, p)
 	}
 	return fmt.Errorf("no backend for mode %q", mode)
+}
+
+// checkOptions rejects options that the backend mode does not have. The
+// hvt backend checks its own against the unikernel's target.
+func checkOptions(mode plan.Mode, p *plan.Plan) error {
+	if mode == plan.ModeSPT && p.Options != nil && p.Options.DumpCore != "" {
+		return &plan.UsageError{Msg: "--dumpcore applies only to hvt unikernels"}
+	}
+	return nil
 }

@@ -12,6 +12,8 @@ import (
 
 	"github.com/bobuhiro11/gokvm/kvm"
 	"golang.org/x/sys/unix"
+
+	"github.com/ntender/ntender/vmm/corefile"
 )
 
 // KVM ioctl request numbers (linux/kvm.h) that gokvm lacks or wraps in a
@@ -19,7 +21,10 @@ import (
 const (
 	kvmRunIoctl     = 0xAE80 // _IO(KVMIO, 0x80)
 	kvmGetRegsIoctl = 0x8090AE81
-	kvmIoeventfd    = 0x4040AE79 // _IOW(KVMIO, 0x79, struct kvm_ioeventfd)
+	// kvmGetSregsIoctl is _IOR(KVMIO, 0x83, struct kvm_sregs), for the
+	// segment registers of a core file.
+	kvmGetSregsIoctl = 0x8138AE83
+	kvmIoeventfd     = 0x4040AE79 // _IOW(KVMIO, 0x79, struct kvm_ioeventfd)
 
 	kvmAPIVersion = 12
 
@@ -265,6 +270,40 @@ func (v *vcpu) rip() uint64 {
 		return 0
 	}
 	return regs.RIP
+}
+
+// coreRegisters returns the vCPU registers in the layout of a core file's
+// NT_PRSTATUS note.
+func (v *vcpu) coreRegisters() (*corefile.Registers, error) {
+	var regs kvm.Regs
+	_, err := kvm.Ioctl(uintptr(v.fd), kvmGetRegsIoctl,
+		uintptr(unsafe.Pointer(&regs)))
+	if err != nil {
+		return nil, fmt.Errorf("KVM_GET_REGS: %w", err)
+	}
+	var sregs kvm.Sregs
+	_, err = kvm.Ioctl(uintptr(v.fd), kvmGetSregsIoctl,
+		uintptr(unsafe.Pointer(&sregs)))
+	if err != nil {
+		return nil, fmt.Errorf("KVM_GET_SREGS: %w", err)
+	}
+	return &corefile.Registers{
+		R15: regs.R15, R14: regs.R14, R13: regs.R13, R12: regs.R12,
+		RBP: regs.RBP, RBX: regs.RBX, R11: regs.R11, R10: regs.R10,
+		R9: regs.R9, R8: regs.R8, RAX: regs.RAX, RCX: regs.RCX,
+		RDX: regs.RDX, RSI: regs.RSI, RDI: regs.RDI,
+		RIP: regs.RIP, EFLAGS: regs.RFLAGS, RSP: regs.RSP,
+		CS: uint64(sregs.CS.Selector), SS: uint64(sregs.SS.Selector),
+		DS: uint64(sregs.DS.Selector), ES: uint64(sregs.ES.Selector),
+		FS: uint64(sregs.FS.Selector), GS: uint64(sregs.GS.Selector),
+		FSBase: sregs.FS.Base, GSBase: sregs.GS.Base,
+	}, nil
+}
+
+// hostAddress returns the host virtual address of mem, which must not be
+// empty.
+func hostAddress(mem []byte) uintptr {
+	return uintptr(unsafe.Pointer(&mem[0]))
 }
 
 // run executes KVM_RUN once and returns its errno, or nil after a VM exit.

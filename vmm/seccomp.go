@@ -82,6 +82,10 @@ type policyFds struct {
 	Epolls []int
 	Timer  int
 	PID    int
+	// CoreFile, CoreDir and Pagemap are the fds of --dumpcore, or 0
+	// without it: the unnamed core file, its directory and
+	// /proc/self/pagemap.
+	CoreFile, CoreDir, Pagemap int
 }
 
 // rseqSignature is RSEQ_SIG on x86_64, the signature glibc passes to rseq.
@@ -105,7 +109,7 @@ func hvtPolicy(f policyFds) []Rule {
 			{Arg: 0, Value: uint64(f.VCPU)}, {Arg: 1, Value: kvmSetMSRsIoctl}})
 		ioctlReason += "; KVM_SET_MSRS for an spt guest's TLS base"
 	}
-	return []Rule{
+	rules := []Rule{
 		{Syscall: "ioctl", Alts: vcpuIoctls, Reason: ioctlReason},
 		{Syscall: "read", Alts: eq(0, f.Reads...),
 			Reason: "NET_READ and the ring on taps; eventfds of the ring " +
@@ -171,6 +175,46 @@ func hvtPolicy(f policyFds) []Rule {
 			Reason: "glibc registers robust futexes in new threads; the " +
 				"tender uses none"},
 	}
+	if f.CoreFile != 0 {
+		rules = addCoreDumpRules(rules, f)
+	}
+	return rules
+}
+
+// addCoreDumpRules extends rules for --dumpcore: KVM_GET_SREGS on the
+// vCPU, pread64 on the page map, pwrite64 on the core file and linkat to
+// name it. To stay within 25 allowed system calls, sched_yield then fails
+// with ENOSYS: the Go runtime ignores its result (osyield in
+// runtime/sys_linux_amd64.s, Go 1.26), so a spin lock only spins
+// without yielding.
+func addCoreDumpRules(rules []Rule, f policyFds) []Rule {
+	for i := range rules {
+		r := &rules[i]
+		switch r.Syscall {
+		case "ioctl":
+			r.Alts = append(r.Alts, []Cond{{Arg: 0, Value: uint64(f.VCPU)},
+				{Arg: 1, Value: kvmGetSregsIoctl}})
+			r.Reason += "; KVM_GET_SREGS for the core file"
+		case "pread64":
+			r.Alts = append(r.Alts, eq(0, f.Pagemap)...)
+			r.Reason += "; the page map, for the pages of the core file"
+		case "pwrite64":
+			r.Alts = append(r.Alts, eq(0, f.CoreFile)...)
+			r.Reason += "; writing the core file"
+		case "sched_yield":
+			r.Errno = unix.ENOSYS
+			r.Reason = "Go runtime: osyield in spin locks, which ignores " +
+				"the result; denied to make room for linkat"
+		}
+	}
+	return append(rules, Rule{
+		Syscall: "linkat",
+		Alts: [][]Cond{{{Arg: 0, Value: uint64(f.CoreFile)},
+			{Arg: 2, Value: uint64(f.CoreDir)},
+			{Arg: 4, Value: unix.AT_EMPTY_PATH}}},
+		Reason: "naming the unnamed core file in the --dumpcore " +
+			"directory when the guest aborts",
+	})
 }
 
 // FormatPolicy renders rules as text, one system call per line followed by

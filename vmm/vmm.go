@@ -24,11 +24,12 @@ type Config struct {
 	// Stdout receives the guest's console output, one write per PUTS
 	// hypercall. Nil means os.Stdout.
 	Stdout io.Writer
-	// Log receives messages that are not errors: memory adjustments, a
-	// net ring fallback, and the trap frame of a guest that halted on a
-	// CPU exception. Nil discards them. It may be called from the vCPU
+	// Log receives messages that do not end the run: memory
+	// adjustments, a net ring fallback, the trap frame of a guest that
+	// halted on a CPU exception, and the progress and failures of
+	// --dumpcore. Nil discards them. It may be called from the vCPU
 	// thread while the guest runs, but not after the seccomp filter is
-	// installed, except for the trap frame.
+	// installed, except for the trap frame and the --dumpcore messages.
 	Log func(msg string)
 	// NoSeccomp skips the seccomp filter. Tests that run several guests
 	// in one process need it, because a filter cannot be removed.
@@ -100,6 +101,8 @@ type guestSpec struct {
 	// xExecHeap makes an spt guest's heap and stack executable, as
 	// solo5-spt's --x-exec-heap does.
 	xExecHeap bool
+	// dumpCore is the --dumpcore directory, or "".
+	dumpCore string
 }
 
 // machine is one VM with its devices during a run.
@@ -115,6 +118,7 @@ type machine struct {
 	calls hypercalls
 	poll  *devices.Poller
 	ring  *netRing
+	core  *coreDump // nil without --dumpcore
 
 	// handleExit serves one VM exit from the kvm_run area. Setup picks
 	// the handler for the guest's ABI; hvt guests get handleExit over the hypercall table.
@@ -191,6 +195,13 @@ func run(spec guestSpec, cfg Config) (int, error) {
 
 	if err := m.setup(); err != nil {
 		return 1, err
+	}
+	if spec.dumpCore != "" {
+		core, err := openCoreDump(spec.dumpCore, m.layout.guestSize)
+		if err != nil {
+			return 1, err
+		}
+		m.core = core
 	}
 
 	rules, err := m.policy()
@@ -477,6 +488,11 @@ func (m *machine) policy() ([]Rule, error) {
 	for _, b := range m.spec.blocks {
 		f.Blocks = append(f.Blocks, int(b.File.Fd()))
 	}
+	if c := m.core; c != nil {
+		f.CoreFile = int(c.file.Fd())
+		f.CoreDir = int(c.dir.Fd())
+		f.Pagemap = int(c.pagemap.Fd())
+	}
 	return hvtPolicy(f), nil
 }
 
@@ -514,6 +530,9 @@ func (m *machine) loop() (int, error) {
 			if halt.Frame != nil {
 				m.log("guest halted on a CPU exception with status %d: "+
 					"%v", halt.Status, *halt.Frame)
+			}
+			if m.core != nil && halt.Status == abortStatus {
+				m.dumpCore(halt)
 			}
 			return int(uint8(halt.Status)), nil
 		}
@@ -575,6 +594,9 @@ func handleExit(h *hypercalls, run []byte, allocSize uint64) (*Halt, error) {
 // close releases everything setup created, in reverse order. It does not
 // close the plan's devices.
 func (m *machine) close() {
+	if m.core != nil {
+		m.core.close()
+	}
 	if m.ring != nil {
 		m.ring.close()
 	}
@@ -613,11 +635,17 @@ func Run(p *plan.Plan, cfg Config) (status int, err error) {
 	if p.Options != nil {
 		spec.memMiB = p.Options.MemMiB
 		spec.xExecHeap = p.Options.XExecHeap
+		spec.dumpCore = p.Options.DumpCore
 	}
 	if spec.xExecHeap && p.Unikernel.Target != abi.TargetSPT {
 		// solo5-hvt has no such option; hvt guests manage their own
 		// page tables.
 		return 1, &plan.UsageError{Msg: "--x-exec-heap applies only to spt unikernels"}
+	}
+	if spec.dumpCore != "" && p.Unikernel.Target != abi.TargetHVT {
+		// The core file's registers and memory are those of an hvt
+		// guest. solo5-spt has no such option.
+		return 1, &plan.UsageError{Msg: "--dumpcore applies only to hvt unikernels"}
 	}
 	return run(spec, cfg)
 }

@@ -1,9 +1,10 @@
 // Package corefile writes an ELF core file of an x86_64 hvt guest in the
 // layout of solo5-hvt-debug's --dumpcore (Solo5 v0.12.1,
-// tenders/hvt/hvt_module_dumpcore.c): an ET_CORE header, a PT_NOTE with one
-// NT_PRSTATUS note for the vCPU registers, and one PT_LOAD of guest
-// physical memory at address 0. gdb opens such a file together with the
-// unikernel, whose virtual addresses are its guest physical addresses.
+// tenders/hvt/hvt_module_dumpcore.c). The file has an ET_CORE header, a
+// PT_NOTE with one NT_PRSTATUS note for the vCPU registers, and one
+// PT_LOAD of guest physical memory at address 0. gdb opens such a file
+// together with the unikernel, whose virtual addresses are its guest
+// physical addresses.
 //
 // Unlike upstream, the PT_LOAD data starts at a page-aligned file offset,
 // so that the file holes left for pages that are not written line up with
@@ -25,10 +26,10 @@ const PageSize = 4096
 // (<sys/user.h>), the pr_reg field of prstatus_t, in its field order.
 type Registers struct {
 	R15, R14, R13, R12, RBP, RBX, R11, R10, R9, R8 uint64
-	RAX, RCX, RDX, RSI, RDI, OrigRAX              uint64
-	RIP, CS, EFLAGS, RSP, SS                      uint64
-	FSBase, GSBase                                uint64
-	DS, ES, FS, GS                                uint64
+	RAX, RCX, RDX, RSI, RDI, OrigRAX               uint64
+	RIP, CS, EFLAGS, RSP, SS                       uint64
+	FSBase, GSBase                                 uint64
+	DS, ES, FS, GS                                 uint64
 }
 
 // timeval mirrors struct timeval on x86_64 (16 bytes).
@@ -140,7 +141,7 @@ func mustWrite(b *bytes.Buffer, v any) {
 
 // Write writes the core file of guest memory mem with the registers regs
 // to w and returns the number of pages written. present reports for each
-// page of mem whether to write it; nil writes every page. Skipped pages
+// page of mem whether to write it, and nil writes every page. Skipped pages
 // are not written at all, so w should be a file truncated to
 // Size(len(mem)) beforehand.
 func Write(w io.WriterAt, regs *Registers, mem []byte, present []bool) (int, error) {
