@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"debug/elf"
 	"encoding/json"
 	"errors"
 	"io"
@@ -403,5 +404,62 @@ func TestExecHeapOnlyForSPT(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "--x-exec-heap applies only to spt unikernels") {
 		t.Errorf("stderr = %q, want the option named", stderr)
+	}
+}
+
+func TestDumpCoreOnAbort(t *testing.T) {
+	abort := guests.Binary("abort", guests.TargetHVT)
+	if _, err := os.Stat(abort); err != nil {
+		guests.SkipOrFail(t, "guest not built, run make -C tests/guests: "+err.Error())
+	}
+	if err := tender.ProbeKVM(); err != nil {
+		guests.SkipOrFail(t, "hvt needs KVM: "+err.Error())
+	}
+	dir := t.TempDir()
+	_, stderr, status := runBinary(t, "ntender", "--dumpcore="+dir, "--mem=4", abort)
+	if status != 255 {
+		t.Fatalf("status %d, want 255; stderr:\n%s", status, stderr)
+	}
+
+	// upstream's tests take the file name from the end of this line.
+	var path string
+	for _, line := range strings.Split(stderr, "\n") {
+		if _, p, ok := strings.Cut(line, "dumpcore: dumping guest core to: "); ok {
+			path = p
+		}
+	}
+	if path == "" {
+		t.Fatalf("stderr lacks the dumpcore message:\n%s", stderr)
+	}
+	if filepath.Dir(path) != dir || !strings.HasPrefix(filepath.Base(path), "core.solo5-hvt.") {
+		t.Errorf("core file %q, want %s/core.solo5-hvt.PID", path, dir)
+	}
+	f, err := elf.Open(path)
+	if err != nil {
+		t.Fatalf("debug/elf cannot open the core file: %v", err)
+	}
+	defer f.Close()
+	if f.Type != elf.ET_CORE {
+		t.Errorf("type = %v, want ET_CORE", f.Type)
+	}
+}
+
+func TestDumpCoreOnlyForHVT(t *testing.T) {
+	abort := guests.Binary("abort", guests.TargetSPT)
+	if _, err := os.Stat(abort); err != nil {
+		guests.SkipOrFail(t, "guest not built, run make -C tests/guests: "+err.Error())
+	}
+	for _, mode := range []string{"--mode=spt", "--mode=auto"} {
+		dir := t.TempDir()
+		stdout, stderr, status := runBinary(t, "ntender", mode, "--dumpcore="+dir, "--mem=4", abort)
+		if status != 1 {
+			t.Errorf("%s: status %d, want 1", mode, status)
+		}
+		if stdout != "" {
+			t.Errorf("%s: the guest ran: stdout = %q", mode, stdout)
+		}
+		if !strings.Contains(stderr, "--dumpcore applies only to hvt unikernels") {
+			t.Errorf("%s: stderr = %q, want the option named", mode, stderr)
+		}
 	}
 }

@@ -34,6 +34,8 @@ func runCommand() *cli.Command {
    --net:NAME=TAP                attach net device NAME to tap interface TAP
    --net-mac:NAME=MAC            MAC address of NAME (default: random)
    --x-exec-heap                 spt: make heap and stack executable
+   --dumpcore=DIR                hvt: on abort (status 255), write the ELF core
+                                 file DIR/core.solo5-hvt.PID
  ntender's own options (before UNIKERNEL):
    --dry-run                     print the chosen backend and exit
    --print-filter                print the seccomp policy and exit
