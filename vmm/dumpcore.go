@@ -74,8 +74,7 @@ func (c *coreDump) close() {
 	}
 }
 
-// Bits of a /proc/self/pagemap entry (Linux
-// Documentation/admin-guide/mm/pagemap.rst).
+// Bits of a /proc/self/pagemap entry (proc_pid_pagemap(5)).
 const (
 	pagemapPresent = 1 << 63
 	pagemapSwapped = 1 << 62
@@ -84,6 +83,10 @@ const (
 // touchedPages reports for each 4 KiB page of mem whether the process has
 // it in memory or in swap. A page that neither the guest nor the tender
 // ever touched has neither bit set and reads as zeros.
+//
+// NOTE: a shared page that the kernel swapped out and unmapped may show
+// neither bit, so its contents would be missing from the core. Upstream's
+// mincore() check skips swapped-out pages too.
 func (c *coreDump) touchedPages(mem []byte) ([]bool, error) {
 	pages := len(mem) / corefile.PageSize
 	entries := make([]byte, 8*pages)
