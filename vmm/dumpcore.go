@@ -109,6 +109,10 @@ func (m *machine) dumpCore(halt *Halt) {
 	c := m.core
 	name := fmt.Sprintf("core.solo5-hvt.%d", m.pid)
 	path := filepath.Join(c.dirName, name)
+	// NOTE: linkat(2) documents that AT_EMPTY_PATH needs
+	// CAP_DAC_READ_SEARCH and fails with ENOENT without it, so on such
+	// kernels a tender that is not root gets no core. Linux 6.18 allowed
+	// it for a user without capabilities when tested.
 	err := unix.Linkat(int(c.file.Fd()), "", int(c.dir.Fd()), name,
 		unix.AT_EMPTY_PATH)
 	if err != nil {
