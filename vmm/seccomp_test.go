@@ -273,3 +273,19 @@ func runtimeUnderFilter() int {
 	os.Stdout.WriteString("runtime ok\n")
 	return 0
 }
+
+// TestFilterWithoutBlockDevices expects no pread64 or pwrite64 at all
+// when the guest has no block device: a rule without fds would allow
+// every fd.
+func TestFilterWithoutBlockDevices(t *testing.T) {
+	fds := testFds
+	fds.Blocks = nil
+	vm := filterVM(t, hvtPolicy(fds))
+	for _, nr := range []int{unix.SYS_PREAD64, unix.SYS_PWRITE64} {
+		for _, fd := range []uint64{1, 21} {
+			if got := evalFilter(t, vm, auditArchX8664, nr, fd); got != retKillProcess {
+				t.Errorf("system call %d on fd %d: filter returned %#x, want kill", nr, fd, got)
+			}
+		}
+	}
+}
