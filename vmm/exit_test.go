@@ -7,6 +7,7 @@ import (
 	"unsafe"
 
 	"github.com/bobuhiro11/gokvm/kvm"
+	"golang.org/x/sys/unix"
 )
 
 // ioExit returns a synthetic kvm_run page for a port I/O exit whose data
@@ -212,5 +213,20 @@ func TestKVMLayouts(t *testing.T) {
 		kvmIoeventfd != 0x4040AE79 {
 		t.Errorf("ioctl numbers %#x %#x %#x, want 0xae80 0x8090ae81 "+
 			"0x4040ae79", kvmRunIoctl, kvmGetRegsIoctl, kvmIoeventfd)
+	}
+}
+
+func TestRunFailureRetriesOnlyEINTR(t *testing.T) {
+	rip := func() uint64 { return 0x100020 }
+	if err := runFailure(unix.EINTR, rip); err != nil {
+		t.Errorf("EINTR: %v, want a retry", err)
+	}
+	err := runFailure(unix.EAGAIN, rip)
+	if err == nil || !strings.Contains(err.Error(), "ioctl (RUN) failed") {
+		t.Errorf("EAGAIN: %v, want the KVM_RUN failure", err)
+	}
+	err = runFailure(unix.EFAULT, rip)
+	if err == nil || !strings.Contains(err.Error(), "rip=0x100020") {
+		t.Errorf("EFAULT: %v, want the translation fault with rip", err)
 	}
 }

@@ -133,9 +133,10 @@ func hvtPolicy(f policyFds) []Rule {
 				"any fd, since closing one only takes access away"},
 		{Syscall: "futex", Reason: "Go runtime: locks and thread parking"},
 		{Syscall: "mmap",
-			Alts: [][]Cond{{{Arg: 2, Mask: unix.PROT_EXEC, Value: 0}}},
-			Reason: "Go runtime heap and glibc thread stacks, never " +
-				"executable"},
+			Alts: [][]Cond{{{Arg: 2, Mask: unix.PROT_EXEC, Value: 0},
+				{Arg: 3, Mask: unix.MAP_ANONYMOUS, Value: unix.MAP_ANONYMOUS}}},
+			Reason: "Go runtime heap and glibc thread stacks: anonymous " +
+				"memory only, never executable"},
 		{Syscall: "munmap", Reason: "Go runtime and glibc memory release"},
 		{Syscall: "mprotect",
 			Alts:   eq(2, unix.PROT_READ|unix.PROT_WRITE),

@@ -496,6 +496,24 @@ func (m *machine) policy() ([]Rule, error) {
 	return hvtPolicy(f), nil
 }
 
+// runFailure returns nil when KVM_RUN should be retried after err, which
+// is only EINTR (a signal, or immediate_exit), and otherwise the error that
+// ends the run. EAGAIN is final, as in solo5-hvt: Linux returns it when
+// KVM cannot start its worker thread, for example in a cgroup at its
+// pids limit, and a retry would spin forever.
+func runFailure(err error, rip func() uint64) error {
+	switch {
+	case errors.Is(err, unix.EINTR):
+		return nil
+	case errors.Is(err, unix.EFAULT):
+		return fmt.Errorf("KVM: host/guest translation fault: rip=%#x", rip())
+	case errors.Is(err, unix.EAGAIN):
+		return fmt.Errorf("KVM: ioctl (RUN) failed: %w (is the process "+
+			"at its limit of tasks?)", err)
+	}
+	return fmt.Errorf("KVM: ioctl (RUN) failed: %w", err)
+}
+
 // loop runs the vCPU until the guest halts or fails.
 func (m *machine) loop() (int, error) {
 	v := m.vcpu
@@ -505,14 +523,10 @@ func (m *machine) loop() (int, error) {
 		}
 
 		if err := v.run(); err != nil {
-			switch {
-			case errors.Is(err, unix.EINTR), errors.Is(err, unix.EAGAIN):
-				continue
-			case errors.Is(err, unix.EFAULT):
-				return 1, fmt.Errorf("KVM: host/guest translation fault: "+
-					"rip=%#x", v.rip())
+			if err := runFailure(err, v.rip); err != nil {
+				return 1, err
 			}
-			return 1, fmt.Errorf("KVM: ioctl (RUN) failed: %w", err)
+			continue
 		}
 
 		halt, err := m.handleExit(v.runMap)
