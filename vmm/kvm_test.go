@@ -103,6 +103,10 @@ type caseRun struct {
 	command   string
 	cancel    context.CancelFunc
 	ctx       context.Context
+	// exited is closed when the tender has exited; waitErr is then its
+	// Wait result.
+	exited  chan struct{}
+	waitErr error
 }
 
 // startCase creates the case's block files and network, and starts the
@@ -148,17 +152,29 @@ func startCase(t *testing.T, c guests.Case, mode string) *caseRun {
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	r.exited = make(chan struct{})
+	go func() {
+		r.waitErr = r.cmd.Wait()
+		close(r.exited)
+	}()
 	return r
 }
 
-// waitOutput waits until the output contains s or the run times out.
+// waitOutput waits until the output contains s. It fails the test when
+// the run times out or the tender exits first.
 func (r *caseRun) waitOutput(t *testing.T, s string) {
 	t.Helper()
 	for !strings.Contains(r.output.String(), s) {
-		if r.ctx.Err() != nil {
+		select {
+		case <-r.ctx.Done():
 			t.Fatalf("timed out waiting for %q; output:\n%s", s, r.output)
+		case <-r.exited:
+			if !strings.Contains(r.output.String(), s) {
+				t.Fatalf("the tender exited (%v) before printing %q; "+
+					"output:\n%s", r.waitErr, s, r.output)
+			}
+		case <-time.After(10 * time.Millisecond):
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -179,7 +195,8 @@ func (r *caseRun) ping(t *testing.T, address string, count int) string {
 // wait waits for the tender and returns its exit status and output.
 func (r *caseRun) wait(t *testing.T) (int, string) {
 	t.Helper()
-	status, err := guests.ExitStatus(r.cmd.Wait())
+	<-r.exited
+	status, err := guests.ExitStatus(r.waitErr)
 	if err != nil {
 		t.Fatal(err)
 	}

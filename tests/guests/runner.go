@@ -106,10 +106,17 @@ func Run(t testing.TB, c Case, tender ...string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan struct{})
+	var waitErr error
+	go func() {
+		waitErr = cmd.Wait()
+		close(exited)
+	}()
 	if len(c.Ping) > 0 {
-		sendPings(ctx, t, c, namespace, &output)
+		sendPings(ctx, t, c, namespace, &output, exited)
 	}
-	status, err := ExitStatus(cmd.Wait())
+	<-exited
+	status, err := ExitStatus(waitErr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,15 +196,19 @@ func ip(t testing.TB, args ...string) {
 }
 
 // sendPings waits until the guest serves, then sends the case's echo
-// requests from the namespace. With -w, ping keeps sending until count
-// replies arrive, which makes up for requests lost while ARP resolves.
-func sendPings(ctx context.Context, t testing.TB, c Case, namespace string, output *SyncBuffer) {
+// requests from the namespace. It returns early when the tender exits
+// first. With -w, ping keeps sending until count replies arrive, which
+// makes up for requests lost while ARP resolves.
+func sendPings(ctx context.Context, t testing.TB, c Case, namespace string, output *SyncBuffer, exited <-chan struct{}) {
 	t.Helper()
 	for !strings.Contains(output.String(), "Serving ping") {
-		if ctx.Err() != nil {
+		select {
+		case <-ctx.Done():
 			return
+		case <-exited:
+			return
+		case <-time.After(10 * time.Millisecond):
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 	for _, p := range c.Ping {
 		cmd := exec.CommandContext(ctx, "ip", "netns", "exec", namespace,
