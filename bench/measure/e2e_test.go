@@ -195,10 +195,26 @@ func TestMeasureCommandRejectsNonRoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ntender := filepath.Join(root, "bin", "ntender")
-	if _, err := os.Stat(ntender); err != nil {
-		skipOrFail(t, "not built, run make first: "+err.Error())
+	// uid 65534 may not reach the checkout (a clone under a 0700
+	// directory), so the test runs copies from a directory it can.
+	dir, err := os.MkdirTemp("", "ntender-nonroot")
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"ntender", "ntender-bench"} {
+		data, err := os.ReadFile(filepath.Join(root, "bin", name))
+		if err != nil {
+			skipOrFail(t, "not built, run make first: "+err.Error())
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ntender := filepath.Join(dir, "ntender")
 	_, mountedBefore := findTracefs()
 
 	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
