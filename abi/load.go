@@ -72,6 +72,13 @@ func readFileCapped(path string, limit int64) ([]byte, error) {
 	return data, nil
 }
 
+// ABIVersionMin and ABIVersionMax bound the hvt and spt ABI versions
+// ntender runs: 1 (Solo5 v0.6 and v0.7) and 2 (v0.8 and later).
+const (
+	ABIVersionMin = 1
+	ABIVersionMax = 2
+)
+
 // Parse checks data, the contents of the unikernel file named path, and
 // returns the unikernel it describes. path is used only in error messages.
 // The returned segments refer to data, which the caller must not modify
@@ -102,13 +109,15 @@ func Parse(path string, data []byte) (*Unikernel, error) {
 	if err != nil {
 		return nil, err
 	}
-	if (abi.Target == TargetHVT || abi.Target == TargetSPT) && abi.Version != 1 && abi.Version != 2 {
+	if (abi.Target == TargetHVT || abi.Target == TargetSPT) &&
+		(abi.Version < ABIVersionMin || abi.Version > ABIVersionMax) {
 		return nil, &FormatError{
-			Path:   path,
-			Kind:   ErrUnsupportedABIVersion,
-			Field:  "ABI1.abi_version",
-			Value:  uint64(abi.Version),
-			Reason: fmt.Sprintf("%s %d (ntender supports 1 and 2)", ErrUnsupportedABIVersion, abi.Version),
+			Path:  path,
+			Kind:  ErrUnsupportedABIVersion,
+			Field: "ABI1.abi_version",
+			Value: uint64(abi.Version),
+			Reason: fmt.Sprintf("%s %d (ntender supports %d to %d)", ErrUnsupportedABIVersion,
+				abi.Version, ABIVersionMin, ABIVersionMax),
 		}
 	}
 

@@ -8,6 +8,10 @@ import (
 // ErrHelp is returned by ParseArgs for --help or -h.
 var ErrHelp = errors.New("help requested")
 
+// ErrVersion is returned by ParseArgs for --version, which the upstream
+// tenders answer with their version and ABI version.
+var ErrVersion = errors.New("version requested")
+
 // UsageError is a mistake on the command line: a malformed option, or a
 // device flag that does not match the unikernel's manifest. The upstream
 // tenders exit with status 1 for these.

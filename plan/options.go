@@ -80,8 +80,8 @@ Options (all before KERNEL; later arguments go to the guest):
 `
 
 // ParseArgs parses args, the command line after the program or subcommand
-// name. It returns a *UsageError for any malformed argument, or ErrHelp
-// for --help.
+// name. It returns a *UsageError for any malformed argument, ErrHelp for
+// --help, or ErrVersion for --version.
 func ParseArgs(args []string) (*Options, error) {
 	opts := &Options{
 		Mode:        ModeAuto,
@@ -103,6 +103,9 @@ func ParseArgs(args []string) (*Options, error) {
 		}
 		if arg == "--help" || arg == "-h" {
 			return nil, ErrHelp
+		}
+		if arg == "--version" {
+			return nil, ErrVersion
 		}
 		if err := opts.parseOption(arg); err != nil {
 			return nil, err

@@ -206,6 +206,17 @@ func TestParseArgsErrors(t *testing.T) {
 	}
 }
 
+func TestParseArgsVersion(t *testing.T) {
+	if _, err := ParseArgs([]string{"--version"}); !errors.Is(err, ErrVersion) {
+		t.Errorf("ParseArgs(--version) = %v, want ErrVersion", err)
+	}
+	// After KERNEL, --version belongs to the guest.
+	opts, err := ParseArgs([]string{"k", "--version"})
+	if err != nil || len(opts.Args) != 1 {
+		t.Errorf("ParseArgs(k --version) = %+v, %v; want one guest argument", opts, err)
+	}
+}
+
 func TestParseArgsHelp(t *testing.T) {
 	for _, arg := range []string{"--help", "-h"} {
 		_, err := ParseArgs([]string{"--mem=2", arg, "k"})

@@ -154,6 +154,21 @@ func TestRunWrongBackend(t *testing.T) {
 	}
 }
 
+// TestLinkNamesVersion expects the two lines of the upstream tenders'
+// --version.
+func TestLinkNamesVersion(t *testing.T) {
+	for _, link := range []string{"solo5-hvt", "solo5-spt"} {
+		stdout, stderr, status := runBinary(t, link, "--version")
+		if status != 0 {
+			t.Errorf("%s --version: status %d; stderr: %s", link, status, stderr)
+		}
+		want := link + " tender, version ntender-"
+		if !strings.HasPrefix(stdout, want) || !strings.HasSuffix(stdout, "\nABI version 2\n") {
+			t.Errorf("%s --version = %q, want %q... and ABI version 2", link, stdout, want)
+		}
+	}
+}
+
 // TestLinkNamesRejectOtherTarget expects the upstream message from
 // solo5-hvt given an spt unikernel, and from solo5-spt given an hvt one.
 func TestLinkNamesRejectOtherTarget(t *testing.T) {

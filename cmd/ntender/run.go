@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/ntender/ntender/abi"
 	"github.com/ntender/ntender/plan"
 	"github.com/ntender/ntender/tender"
 )
@@ -106,6 +107,13 @@ func runTender(args []string, rs runSettings) int {
 	log := slog.New(newLineHandler(os.Stderr, "ntender", own.logLevel))
 
 	status, err := runPlan(args, rs, own, log, os.Stdout)
+	if errors.Is(err, plan.ErrVersion) {
+		// The upstream tenders print these two lines; the ABI version is
+		// the newest ntender runs (it also runs version 1).
+		fmt.Printf("%s tender, version ntender-%s\nABI version %d\n",
+			rs.prog, version, abi.ABIVersionMax)
+		return 0
+	}
 	if errors.Is(err, plan.ErrHelp) {
 		fmt.Fprint(os.Stderr, plan.Usage, ownUsage)
 		if rs.mode != "" {
