@@ -14,6 +14,11 @@ import (
 	"github.com/ntender/ntender/seccompmode/launcher"
 )
 
+// ExecHeapWarning is solo5-spt's warning for --x-exec-heap, word for
+// word, so that scripts grepping for it keep working.
+const ExecHeapWarning = "The use of --x-exec-heap is dangerous and not " +
+	"recommended as it makes the heap and stack executable."
+
 // DefaultMemSize is the guest memory size without --mem, as solo5-spt.
 const DefaultMemSize = 512 << 20
 
@@ -52,8 +57,7 @@ func Run(p *plan.Plan, cfg Config) (status int, err error) {
 	if l.image.ExecHeap {
 		// The wording of solo5-spt's warning, so that scripts grepping
 		// for it keep working.
-		fmt.Fprintln(stderr, "ntender: WARNING: The use of --x-exec-heap is dangerous and "+
-			"not recommended as it makes the heap and stack executable.")
+		fmt.Fprintln(stderr, "ntender: WARNING: "+ExecHeapWarning)
 	}
 
 	exe := cfg.Executable

@@ -554,6 +554,9 @@ func (m *machine) setupShim() error {
 	copy(m.mem[shimTSSAddr:], shimTSS(shimStackTop))
 	mapUserPages(m.mem, m.layout.allocSize, shimStackAddr, shimKernelAddr)
 
+	if m.spec.xExecHeap {
+		m.log("%s", seccompmode.ExecHeapWarning)
+	}
 	// An spt process cannot execute its data, heap or stack (unless
 	// --x-exec-heap), so the guest page tables get NX there.
 	exec := []gpaRange{

@@ -478,3 +478,25 @@ func TestDumpCoreOnlyForHVT(t *testing.T) {
 		}
 	}
 }
+
+// TestExecHeapWarnsInBothBackends expects solo5-spt's --x-exec-heap
+// warning from an spt unikernel under either backend.
+func TestExecHeapWarnsInBothBackends(t *testing.T) {
+	hello := guests.Binary("hello", guests.TargetSPT)
+	if _, err := os.Stat(hello); err != nil {
+		guests.SkipOrFail(t, "guest not built, run make -C tests/guests: "+err.Error())
+	}
+	modes := []string{"spt"}
+	if err := tender.ProbeKVM(); err == nil {
+		modes = append(modes, "hvt")
+	}
+	for _, mode := range modes {
+		_, stderr, status := runBinary(t, "ntender", "--mode="+mode, "--x-exec-heap", "--mem=4", hello, "Hello_Solo5")
+		if status != 0 {
+			t.Errorf("--mode=%s: status %d; stderr: %s", mode, status, stderr)
+		}
+		if !strings.Contains(stderr, "--x-exec-heap is dangerous") {
+			t.Errorf("--mode=%s: stderr = %q, want the warning", mode, stderr)
+		}
+	}
+}
