@@ -115,11 +115,13 @@ func runTender(args []string, rs runSettings) int {
 		return 0
 	}
 	if errors.Is(err, plan.ErrHelp) {
-		fmt.Fprint(os.Stderr, plan.Usage, ownUsage)
 		if rs.mode != "" {
-			// solo5-hvt and solo5-spt exit with 1 after --help.
+			// solo5-hvt and solo5-spt print their usage to stderr and
+			// exit with 1 after --help.
+			fmt.Fprint(os.Stderr, plan.Usage, ownUsage)
 			return 1
 		}
+		fmt.Fprint(os.Stdout, plan.Usage, ownUsage)
 		return 0
 	}
 	if err != nil {
