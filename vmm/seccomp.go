@@ -382,29 +382,52 @@ func exportBPF(rules []Rule) ([]byte, error) {
 	return b, nil
 }
 
-// anonFds returns the open fds of this process whose /proc/self/fd link
-// is anon_inode:[kind], such as "eventfd" or "eventpoll". The policy uses
-// it to find the Go runtime's own network poller fds, which the runtime
-// does not expose.
-func anonFds(kind string) ([]int, error) {
+// openFds returns every open fd of this process with the target of its
+// /proc/self/fd link, such as "anon_inode:[eventfd]" or a path.
+func openFds() (map[int]string, error) {
 	entries, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		return nil, fmt.Errorf("listing open fds: %w", err)
 	}
-	want := "anon_inode:[" + kind + "]"
-	var fds []int
+	fds := make(map[int]string, len(entries))
 	for _, e := range entries {
 		fd, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		link, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
-		if err == nil && link == want {
+		// The fd of the listing itself is closed by now and has no link.
+		if link, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil {
+			fds[fd] = link
+		}
+	}
+	return fds, nil
+}
+
+// anonFds returns, in order, the fds in open whose link is the anonymous
+// inode of kind, such as "eventfd" or "eventpoll".
+func anonFds(open map[int]string, kind string) []int {
+	want := "anon_inode:[" + kind + "]"
+	var fds []int
+	for fd, link := range open {
+		if link == want {
 			fds = append(fds, fd)
 		}
 	}
 	slices.Sort(fds)
-	return fds, nil
+	return fds
+}
+
+// strayFds returns, in order, the fds in open above 2 that keep does not
+// list: descriptors the tender inherited or leaked and does not use.
+func strayFds(open map[int]string, keep []int) []int {
+	var fds []int
+	for fd := range open {
+		if fd > 2 && !slices.Contains(keep, fd) {
+			fds = append(fds, fd)
+		}
+	}
+	slices.Sort(fds)
+	return fds
 }
 
 // startNetpoller makes the Go runtime create its network poller (an epoll

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -237,8 +238,13 @@ func runtimeUnderFilter() int {
 		println("startNetpoller:", err.Error())
 		return 2
 	}
-	eventFds, _ := anonFds("eventfd")
-	epollFds, _ := anonFds("eventpoll")
+	open, err := openFds()
+	if err != nil {
+		println("openFds:", err.Error())
+		return 2
+	}
+	eventFds := anonFds(open, "eventfd")
+	epollFds := anonFds(open, "eventpoll")
 	f := policyFds{
 		VCPU:   -1,
 		Reads:  eventFds,
@@ -288,5 +294,17 @@ func TestFilterWithoutBlockDevices(t *testing.T) {
 				t.Errorf("system call %d on fd %d: filter returned %#x, want kill", nr, fd, got)
 			}
 		}
+	}
+}
+
+func TestStrayFds(t *testing.T) {
+	open := map[int]string{0: "/dev/null", 1: "pipe:[1]", 2: "pipe:[1]",
+		3: "/etc/hostname", 5: "anon_inode:[eventfd]", 7: "/dev/kvm",
+		9: "anon_inode:kvm-vcpu:0", 12: "anon_inode:[eventpoll]"}
+	if got, want := strayFds(open, []int{5, 9, 12}), []int{3, 7}; !slices.Equal(got, want) {
+		t.Errorf("strayFds = %v, want %v", got, want)
+	}
+	if got, want := anonFds(open, "eventfd"), []int{5}; !slices.Equal(got, want) {
+		t.Errorf("anonFds(eventfd) = %v, want %v", got, want)
 	}
 }

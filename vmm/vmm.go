@@ -131,6 +131,9 @@ type machine struct {
 	tid     atomic.Int64
 	// pid is read before the filter, which does not allow getpid.
 	pid int
+	// stray are the fds the tender does not use, which it closes before
+	// installing the filter.
+	stray []int
 }
 
 func (m *machine) log(format string, args ...any) {
@@ -240,6 +243,11 @@ func run(spec guestSpec, cfg Config) (int, error) {
 	}
 
 	if !cfg.NoSeccomp {
+		// Under the filter, inherited fds (from a shell, a container
+		// runtime) stay reachable only through close, so they go now.
+		for _, fd := range m.stray {
+			unix.Close(fd)
+		}
 		if err := installFilter(rules); err != nil {
 			return 1, err
 		}
@@ -460,14 +468,12 @@ func (m *machine) policy() ([]Rule, error) {
 	if err := startNetpoller(); err != nil {
 		return nil, err
 	}
-	eventFds, err := anonFds("eventfd")
+	open, err := openFds()
 	if err != nil {
 		return nil, err
 	}
-	epollFds, err := anonFds("eventpoll")
-	if err != nil {
-		return nil, err
-	}
+	eventFds := anonFds(open, "eventfd")
+	epollFds := anonFds(open, "eventpoll")
 
 	f := policyFds{
 		VCPU:    m.vcpu.fd,
@@ -493,6 +499,12 @@ func (m *machine) policy() ([]Rule, error) {
 		f.CoreDir = int(c.dir.Fd())
 		f.Pagemap = int(c.pagemap.Fd())
 	}
+	keep := slices.Concat(f.Reads, f.Writes, f.Blocks, f.Epolls,
+		[]int{f.VCPU, f.Timer, m.vcpu.vmFd, m.kvmFd, m.poll.EpollFd()})
+	if m.core != nil {
+		keep = append(keep, f.CoreFile, f.CoreDir, f.Pagemap)
+	}
+	m.stray = strayFds(open, keep)
 	return hvtPolicy(f), nil
 }
 

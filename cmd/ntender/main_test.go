@@ -6,6 +6,7 @@ import (
 	"debug/elf"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -505,5 +506,45 @@ func TestExecHeapWarnsInBothBackends(t *testing.T) {
 		if !strings.Contains(stderr, "--x-exec-heap is dangerous") {
 			t.Errorf("--mode=%s: stderr = %q, want the warning", mode, stderr)
 		}
+	}
+}
+
+// TestInheritedFdClosedHVT passes the hvt tender an open file as fd 3 and
+// expects it closed while the guest runs: under the filter the tender has
+// no use for descriptors it did not open itself.
+func TestInheritedFdClosedHVT(t *testing.T) {
+	bench := guests.Binary("bench", guests.TargetHVT)
+	if _, err := os.Stat(bench); err != nil {
+		guests.SkipOrFail(t, "guest not built, run make -C tests/guests: "+err.Error())
+	}
+	if err := tender.ProbeKVM(); err != nil {
+		guests.SkipOrFail(t, "hvt needs KVM: "+err.Error())
+	}
+	extra, err := os.Open(bench)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	cmd := exec.Command(ntenderBin, "--mode=hvt", "--mem=4", bench, "calls", "1000000000")
+	cmd.ExtraFiles = []*os.File{extra}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}()
+	if _, err := bufio.NewReader(stdout).ReadString('\n'); err != nil {
+		t.Fatalf("reading the guest's first line: %v", err)
+	}
+	go io.Copy(io.Discard, stdout)
+	// The guest's first line comes after the filter is installed.
+	link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/3", cmd.Process.Pid))
+	if err == nil {
+		t.Errorf("fd 3 (%s) is still open in the running tender", link)
 	}
 }
