@@ -1,7 +1,8 @@
 // Package vmm is the hvt backend: it runs a Solo5 hvt unikernel in a KVM
 // virtual machine with one vCPU. It also runs Solo5 spt unikernels in the
-// same kind of VM, through a syscall shim that turns each SYSCALL into a
-// VM exit served with the spt backend's allow-list (see shim.go).
+// same kind of VM, in ring 3 as in a process, through a syscall shim that
+// turns each SYSCALL into a VM exit served with the spt backend's
+// allow-list (see shim.go).
 //
 // Run sizes and maps guest memory, loads the unikernel's segments, builds
 // the boot GDT, identity page tables, boot info, manifest and command line
@@ -20,7 +21,8 @@
 // writes to read-only segments. Devices only get byte slices. After setup
 // and before the guest's first instruction, Run confines all threads of
 // the process with a seccomp filter (hvtPolicy): KVM_RUN on the vCPU fd,
-// I/O on the attached fds, and what the Go runtime needs. A guest mistake
+// I/O on the attached fds, and what the Go runtime needs. It closes the
+// fds it inherited first. A guest mistake
 // ends the guest with an error naming the exit reason and the instruction
 // pointer, but the guest cannot end the tender process any other way.
 package vmm
