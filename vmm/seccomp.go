@@ -172,6 +172,10 @@ func hvtPolicy(f policyFds) []Rule {
 		{Syscall: "madvise", Errno: unix.ENOSYS,
 			Reason: "the Go scavenger and glibc then release memory by " +
 				"mapping it again, with mmap"},
+		{Syscall: "clock_nanosleep", Errno: unix.ENOSYS,
+			Reason: "glibc's nanosleep, which runtime/cgo calls only " +
+				"between retries of a failed pthread_create; the " +
+				"retries then run at once and end in Go's own error"},
 		{Syscall: "set_robust_list", Errno: unix.ENOSYS,
 			Reason: "glibc registers robust futexes in new threads; the " +
 				"tender uses none"},

@@ -135,6 +135,7 @@ func TestFilterDecisions(t *testing.T) {
 		{"rseq registration", unix.SYS_RSEQ, []uint64{0x7f0000001000, 32, 0, rseqSignature}, allow},
 		{"rseq unregistration", unix.SYS_RSEQ, []uint64{0x7f0000001000, 32, 1, rseqSignature}, kill},
 		{"set_robust_list", unix.SYS_SET_ROBUST_LIST, nil, nosys},
+		{"clock_nanosleep", unix.SYS_CLOCK_NANOSLEEP, nil, nosys},
 		{"tgkill in this process", unix.SYS_TGKILL, []uint64{4242, 100, uint64(unix.SIGURG)}, allow},
 		{"tgkill another process", unix.SYS_TGKILL, []uint64{1, 1, uint64(unix.SIGKILL)}, kill},
 		{"futex", unix.SYS_FUTEX, nil, allow},
