@@ -162,10 +162,12 @@ func TestLoadRejectsNonRegularFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A FIFO with no writer must not block the load.
-	for _, path := range []string{fifo, t.TempDir(), "/dev/zero"} {
+	for path, kind := range map[string]string{
+		fifo: "a named pipe", t.TempDir(): "a directory", "/dev/zero": "a character device",
+	} {
 		_, err := Load(path)
-		if err == nil || !strings.Contains(err.Error(), "is not a regular file") {
-			t.Errorf("Load(%s) = %v, want a not-regular-file error", path, err)
+		if err == nil || !strings.Contains(err.Error(), "is not a regular file: it is "+kind) {
+			t.Errorf("Load(%s) = %v, want a not-regular-file error naming %s", path, err, kind)
 		}
 	}
 }

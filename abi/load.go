@@ -3,6 +3,7 @@ package abi
 import (
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"syscall"
 )
@@ -57,7 +58,7 @@ func readFileCapped(path string, limit int64) ([]byte, error) {
 		return nil, fmt.Errorf("loading unikernel: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("loading unikernel: %s is not a regular file (%v)", path, fi.Mode().Type())
+		return nil, fmt.Errorf("loading unikernel: %s is not a regular file: it is %s", path, fileKind(fi.Mode()))
 	}
 	if fi.Size() > limit {
 		return nil, tooLarge(fi.Size())
@@ -224,4 +225,23 @@ func (u *Unikernel) Device(name string) (Device, bool) {
 // callers that use ReadABI or ReadManifest.
 func ReadFile(path string) ([]byte, error) {
 	return readFileCapped(path, MaxFileSize)
+}
+
+// fileKind names the type of a file that is not regular, for messages.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a block device"
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	}
+	return "of type " + m.Type().String()
 }
