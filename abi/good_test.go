@@ -315,3 +315,22 @@ func TestReadManifestLenient(t *testing.T) {
 		t.Errorf("ReadManifest(buggyelf): %v, want ErrInvalidExecutable", err)
 	}
 }
+
+// TestCheckFitsNamesTheNeed expects the smallest memory the executable
+// needs in the message, so that an impossible request is visible.
+func TestCheckFitsNamesTheNeed(t *testing.T) {
+	u := &Unikernel{Path: "k", Entry: 0x100000, Segments: []Segment{
+		{Index: 0, Vaddr: 0x7fff00000000, Filesz: 0x1000, Memsz: 0x1000,
+			Start: 0x7fff00000000, End: 0x7fff00001000},
+	}}
+	err := u.CheckFits(512 << 20)
+	if err == nil || !strings.Contains(err.Error(), "needs at least 134213633 MiB") {
+		t.Errorf("CheckFits = %v, want the need in MiB", err)
+	}
+	u.Segments[0] = Segment{Vaddr: 0x100000, Filesz: 0x1000, Memsz: 0x1000,
+		Start: 0x100000, End: 0x200001}
+	err = u.CheckFits(0x200000)
+	if err == nil || !strings.Contains(err.Error(), "needs at least 3 MiB") {
+		t.Errorf("CheckFits = %v, want 3 MiB", err)
+	}
+}

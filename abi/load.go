@@ -183,7 +183,8 @@ func (u *Unikernel) CheckFits(memSize uint64) error {
 			Field: field,
 			Value: value,
 			Reason: "invalid executable: " + fmt.Sprintf(format, args...) +
-				fmt.Sprintf("; guest memory is %d bytes, give the guest more memory", memSize),
+				fmt.Sprintf("; guest memory is %d bytes and the executable "+
+					"needs at least %d MiB", memSize, u.minMemMiB()),
 		}
 	}
 	if u.Entry >= memSize {
@@ -209,6 +210,17 @@ func (u *Unikernel) CheckFits(memSize uint64) error {
 		}
 	}
 	return nil
+}
+
+// minMemMiB returns the guest memory in MiB that CheckFits needs at the
+// least: past the entry point and the end of every segment. The tenders
+// add room for the stack and heap on top.
+func (u *Unikernel) minMemMiB() uint64 {
+	need := u.Entry + 1
+	for _, s := range u.Segments {
+		need = max(need, s.End, s.Vaddr+s.Filesz)
+	}
+	return need>>20 + min(need&(1<<20-1), 1)
 }
 
 // Device returns the manifest device called name.
