@@ -67,12 +67,21 @@ func OpenTap(dev abi.Device, iface string, mac net.HardwareAddr) (*Net, error) {
 		return nil, fmt.Errorf("MAC address %v: want 6 bytes, got %d", mac, len(mac))
 	}
 
-	if err := checkInterfaceUp(iface); err != nil {
+	// The interface must exist before TUNSETIFF, which would create a
+	// tap of that name. Whether it is a tap comes before whether it is
+	// up, so that a veth that is down is not first told to come up.
+	flags, err := interfaceFlags(iface)
+	if err != nil {
 		return nil, err
 	}
 	fd, err := openTapFd(iface)
 	if err != nil {
 		return nil, err
+	}
+	if flags&(unix.IFF_UP|unix.IFF_RUNNING) == 0 {
+		unix.Close(fd)
+		return nil, fmt.Errorf("%s: %w (bring it up, for example with 'ip link set %s up')",
+			iface, ErrInterfaceDown, iface)
 	}
 	mtu, err := interfaceMTU(iface)
 	if err != nil {
@@ -97,23 +106,18 @@ func OpenTap(dev abi.Device, iface string, mac net.HardwareAddr) (*Net, error) {
 	}, nil
 }
 
-// checkInterfaceUp returns ErrInterfaceNotFound or ErrInterfaceDown, with
-// the interface name and the fix, unless iface exists and is up or running,
-// the condition the upstream tenders check.
-func checkInterfaceUp(iface string) error {
+// interfaceFlags returns the flags of iface, or ErrInterfaceNotFound with
+// the interface name and the fix.
+func interfaceFlags(iface string) (uint16, error) {
 	ifr, err := ifaceIoctl(iface, unix.SIOCGIFFLAGS)
 	if errors.Is(err, unix.ENODEV) {
-		return fmt.Errorf("%s: %w (create it first, for example with 'ip tuntap add %s mode tap')",
+		return 0, fmt.Errorf("%s: %w (create it first, for example with 'ip tuntap add %s mode tap')",
 			iface, ErrInterfaceNotFound, iface)
 	}
 	if err != nil {
-		return fmt.Errorf("%s: reading the interface flags (SIOCGIFFLAGS): %w", iface, err)
+		return 0, fmt.Errorf("%s: reading the interface flags (SIOCGIFFLAGS): %w", iface, err)
 	}
-	if ifr.Uint16()&(unix.IFF_UP|unix.IFF_RUNNING) == 0 {
-		return fmt.Errorf("%s: %w (bring it up, for example with 'ip link set %s up')",
-			iface, ErrInterfaceDown, iface)
-	}
-	return nil
+	return ifr.Uint16(), nil
 }
 
 // openTapFd opens /dev/net/tun and attaches it to the tap iface. TUNSETIFF

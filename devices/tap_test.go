@@ -434,7 +434,13 @@ func TestOpenTapRejectsNonTap(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		for _, iface := range []string{"lo", "tun0", "br0"} {
+		// A bridge that is down is still not a tap, and says so first.
+		down := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "br1"}}
+		if err := netlink.LinkAdd(down); err != nil {
+			t.Fatal(err)
+		}
+
+		for _, iface := range []string{"lo", "tun0", "br0", "br1"} {
 			n, err := OpenTap(netDev, iface, nil)
 			if err == nil {
 				n.Close()
