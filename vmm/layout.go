@@ -19,6 +19,9 @@ const (
 	pdptAddr = 0x3000
 	pdAddr   = 0x4000 // four page directories, 0x4000-0x7FFF
 	pt0Addr  = 0x8000 // 4 KiB page table for GPA 0-2 MiB
+	// ptTailAddr is the 4 KiB page table of an spt guest's last 2 MiB
+	// page when the guest memory size ends inside it.
+	ptTailAddr = 0x9000
 
 	// Page table entry bits: present, writable, 2 MiB page.
 	ptePresent  = 0x1
@@ -83,6 +86,36 @@ func writePageTables(mem []byte, allocSize uint64, bootWritable bool) {
 			flags |= pteWritable
 		}
 		le.PutUint64(mem[pt0Addr+page*8:], gpa|flags)
+	}
+}
+
+// limitToGuest unmaps what writePageTables mapped at or above guestSize,
+// so that the guest faults there as an spt process does above its memory.
+// A 2 MiB page that guestSize ends inside becomes a 4 KiB page table at
+// ptTailAddr that maps only its pages below guestSize. guestSize must be
+// a multiple of 4 KiB and at most allocSize.
+func limitToGuest(mem []byte, guestSize, allocSize uint64) {
+	le := binary.LittleEndian
+	for page := uint64(0x10); page < 512; page++ {
+		if page<<12 >= guestSize {
+			le.PutUint64(mem[pt0Addr+page*8:], 0)
+		}
+	}
+	for gpa := uint64(abi.HVTMemAlign); gpa < allocSize; gpa += abi.HVTMemAlign {
+		entry := pdAddr + (gpa>>21)*8
+		switch {
+		case gpa >= guestSize:
+			le.PutUint64(mem[entry:], 0)
+		case gpa+abi.HVTMemAlign > guestSize:
+			for i := uint64(0); i < 512; i++ {
+				var pte uint64
+				if page := gpa + i<<12; page < guestSize {
+					pte = page | ptePresent | pteWritable
+				}
+				le.PutUint64(mem[ptTailAddr+i*8:], pte)
+			}
+			le.PutUint64(mem[entry:], ptTailAddr|ptePresent|pteWritable)
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"syscall"
 
@@ -37,6 +38,12 @@ import (
 // nothing below 0x10000, struct spt_boot_info at 0x11000 followed by the
 // manifest and command line, the ELF segments from 0x100000, and the stack
 // at the top. The shim's pages sit just below 0x100000.
+//
+// NOTE: in an spt process 0xFB000-0xFFFFF is ordinary guest memory; here
+// the shim owns it. A guest that touches it there sees the call frame,
+// faults on the entry code or the ring 0 pages, or gets EFAULT for a
+// buffer there. Solo5 guests leave that range unused. kvm_pvm also runs
+// int $0x1a in ring 3 without a fault, where a process gets SIGSEGV.
 const (
 	// shimStackAddr is the ring 0 exception stack (TSS RSP0 and IST1).
 	shimStackAddr = 0xFB000
@@ -112,6 +119,15 @@ const (
 	statusSIGSYS  = 128 + 31
 
 	archSetFS = 0x1002
+
+	// sptUnmappedEnd is the end of the low pages an spt process has no
+	// mapping for, and shimEnd the end of the shim's pages.
+	sptUnmappedEnd = 0x10000
+	shimEnd        = shimKernelAddr + abi.PageSize
+
+	// userSpaceTop is TASK_SIZE_MAX of x86_64 Linux with 4-level paging,
+	// the lowest FS base arch_prctl rejects.
+	userSpaceTop = 1<<47 - abi.PageSize
 )
 
 // shimArgRegs are the ModRM encodings (REX prefix, reg field) of the
@@ -250,8 +266,11 @@ func userSregs(s *kvm.Sregs) {
 // the 4 KiB pages in kernel, and points the doorbell page at
 // shimDoorbellGPA.
 func mapUserPages(mem []byte, allocSize uint64, kernel ...uint64) {
+	// set marks a present entry; absent ones stay all zero.
 	set := func(entry uint64) {
-		le.PutUint64(mem[entry:], le.Uint64(mem[entry:])|pteUser)
+		if pte := le.Uint64(mem[entry:]); pte&ptePresent != 0 {
+			le.PutUint64(mem[entry:], pte|pteUser)
+		}
 	}
 	set(pml4Addr)
 	for i := uint64(0); i < 4; i++ {
@@ -259,7 +278,14 @@ func mapUserPages(mem []byte, allocSize uint64, kernel ...uint64) {
 	}
 	set(pdAddr)
 	for gpa := uint64(abi.HVTMemAlign); gpa < allocSize; gpa += abi.HVTMemAlign {
-		set(pdAddr + (gpa>>21)*8)
+		entry := pdAddr + (gpa>>21)*8
+		set(entry)
+		if pde := le.Uint64(mem[entry:]); pde&ptePresent != 0 && pde&ptePageSize == 0 {
+			// The 4 KiB table of limitToGuest.
+			for i := uint64(0); i < 512; i++ {
+				set(ptTailAddr + i*8)
+			}
+		}
 	}
 	for page := uint64(0x10); page < 512; page++ {
 		if !slices.Contains(kernel, page<<12) {
@@ -280,7 +306,7 @@ func faultSignal(vector uint32) syscall.Signal {
 		return unix.SIGTRAP
 	case 6: // #UD
 		return unix.SIGILL
-	case 17, 18: // #AC, #MC
+	case 11, 12, 17, 18: // #NP, #SS, #AC, #MC
 		return unix.SIGBUS
 	}
 	return unix.SIGSEGV
@@ -408,11 +434,31 @@ func (s *sptCalls) handle(nr uint64) (*Halt, error) {
 	return nil, nil
 }
 
+// guestBuffer returns the guest buffer [gpa, gpa+size) that a system call
+// may read, or write if writable. Besides leaving guest memory, a buffer
+// may not touch the pages below 0x10000, which an spt process does not
+// have mapped (the VM's GDT and page tables are there), or the shim's
+// pages, which the guest could otherwise reach through the tender.
+func (s *sptCalls) guestBuffer(gpa, size uint64, writable bool) ([]byte, error) {
+	end := gpa + size
+	if end < gpa || gpa < sptUnmappedEnd ||
+		(gpa < shimEnd && end > shimStackAddr) {
+		return nil, unix.EFAULT
+	}
+	if writable {
+		return s.mem.WritableSlice(gpa, size)
+	}
+	return s.mem.Slice(gpa, size)
+}
+
 // serve makes system call nr and returns its result. It returns a halt
 // for exit_group and for a call the spt policy forbids (status 159, as the
 // spt process would die of SIGSYS). A guest buffer outside guest memory
 // gets EFAULT, as the kernel would return.
 func (s *sptCalls) serve(nr uint64, args [6]uint64) (uint64, *Halt, error) {
+	// Linux takes the system call number from the low 32 bits of RAX,
+	// for seccomp and for the call alike.
+	nr = uint64(uint32(nr))
 	if nr > 1<<20 || !s.policy.Allows(int(nr), args) {
 		return 0, s.forbidden(nr, args[0], args[1], args[2]), nil
 	}
@@ -422,7 +468,12 @@ func (s *sptCalls) serve(nr uint64, args [6]uint64) (uint64, *Halt, error) {
 	case unix.SYS_EXIT_GROUP:
 		return 0, &Halt{Status: int32(args[0])}, nil
 	case unix.SYS_ARCH_PRCTL:
-		// The policy allows only ARCH_SET_FS.
+		// The policy allows only ARCH_SET_FS. Linux rejects a base at or
+		// above the top of user space (4-level paging) with EPERM.
+		if args[1] >= userSpaceTop {
+			ret = errnoResult(unix.EPERM)
+			break
+		}
 		if err := s.setFSBase(args[1]); err != nil {
 			return 0, nil, fmt.Errorf("arch_prctl(ARCH_SET_FS): %w", err)
 		}
@@ -430,7 +481,7 @@ func (s *sptCalls) serve(nr uint64, args [6]uint64) (uint64, *Halt, error) {
 		if args[0] == 1 {
 			// Console output goes to the tender's console writer, one
 			// write per call, as solo5-spt's write(1) does.
-			buf, err := s.mem.Slice(args[1], args[2])
+			buf, err := s.guestBuffer(args[1], args[2], false)
 			if err != nil {
 				ret = errnoResult(unix.EFAULT)
 				break
@@ -490,11 +541,7 @@ func (s *sptCalls) call(nr uint64, args [6]uint64, bufs ...bufArg) uint64 {
 		}
 		var buf []byte
 		var err error
-		if b.writable {
-			buf, err = s.mem.WritableSlice(gpa, b.size)
-		} else {
-			buf, err = s.mem.Slice(gpa, b.size)
-		}
+		buf, err = s.guestBuffer(gpa, b.size, b.writable)
 		if err != nil {
 			return errnoResult(unix.EFAULT)
 		}
@@ -503,18 +550,36 @@ func (s *sptCalls) call(nr uint64, args [6]uint64, bufs ...bufArg) uint64 {
 	return s.sys(uintptr(nr), args, &s.bufs)
 }
 
-// epollEventSize is sizeof(struct epoll_event) on x86_64 (packed).
-const epollEventSize = 12
+// epollEventSize is sizeof(struct epoll_event) on x86_64 (packed), and
+// epollMaxReady bounds the ready events of the guest's set: its timerfd
+// and at most one tap per manifest entry.
+const (
+	epollEventSize = 12
+	epollMaxReady  = abi.ManifestMaxEntries
+)
 
 // epollWait serves epoll_pwait, which blocks until the guest's deadline
 // timer or a tap is ready. A signal that interrupts it ends the wait only
 // when the tender is stopping; otherwise the wait resumes.
 func (s *sptCalls) epollWait(nr uint64, args [6]uint64) uint64 {
-	maxEvents := args[2]
-	if maxEvents == 0 || maxEvents > 1<<16 {
+	// Linux reads maxevents as an int and accepts up to INT_MAX divided by
+	// the event size.
+	maxEvents := int64(int32(uint32(args[2])))
+	if maxEvents <= 0 || maxEvents > math.MaxInt32/epollEventSize {
 		return errnoResult(unix.EINVAL)
 	}
-	events := bufArg{arg: 1, size: maxEvents * epollEventSize, writable: true}
+	// The kernel writes only ready events, and the set holds at most the
+	// timerfd and the tap fds. So the buffer passed on is capped to that
+	// many events, and to the guest memory after the pointer.
+	n := uint64(min(maxEvents, epollMaxReady))
+	if gpa := args[1]; gpa < s.mem.Size() {
+		n = min(n, (s.mem.Size()-gpa)/epollEventSize)
+	}
+	if n == 0 {
+		return errnoResult(unix.EFAULT)
+	}
+	args[2] = n
+	events := bufArg{arg: 1, size: n * epollEventSize, writable: true}
 	sigmask := bufArg{arg: 4, size: args[5], optional: true}
 	for {
 		ret := s.call(nr, args, events, sigmask)
@@ -552,6 +617,7 @@ func (m *machine) setupShim() error {
 	copy(m.mem[shimIDTAddr:], shimIDT(shimStubsAddr))
 	copy(m.mem[shimGDTAddr:], shimGDT(shimTSSAddr))
 	copy(m.mem[shimTSSAddr:], shimTSS(shimStackTop))
+	limitToGuest(m.mem, m.layout.guestSize, m.layout.allocSize)
 	mapUserPages(m.mem, m.layout.allocSize, shimStackAddr, shimKernelAddr)
 
 	if m.spec.xExecHeap {
@@ -563,7 +629,10 @@ func (m *machine) setupShim() error {
 		{shimSyscallAddr, shimSyscallAddr + abi.PageSize},
 		{shimKernelAddr, shimKernelAddr + abi.PageSize},
 	}
-	var noExec, readOnly []gpaRange
+	// The guest must not rewrite the SYSCALL entry code, which runs in
+	// ring 0 on a KVM that follows the architecture.
+	noExec, readOnly := []gpaRange(nil),
+		[]gpaRange{{shimSyscallAddr, shimSyscallAddr + abi.PageSize}}
 	for _, s := range m.spec.kernel.Segments {
 		if s.Prot&abi.ProtExec != 0 {
 			exec = append(exec, gpaRange{s.Start, s.End})

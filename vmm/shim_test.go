@@ -252,6 +252,8 @@ func TestShimExceptionStatus(t *testing.T) {
 		{6, 132},  // #UD: SIGILL
 		{13, 139}, // #GP: SIGSEGV
 		{14, 139}, // #PF: SIGSEGV
+		{11, 135}, // #NP: SIGBUS
+		{12, 135}, // #SS: SIGBUS
 		{17, 135}, // #AC: SIGBUS
 		{19, 136}, // #XM: SIGFPE
 	} {
@@ -544,5 +546,125 @@ func TestShimDoesNotAllocate(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("pread64 and console write allocate %v times per call, want 0", allocs)
+	}
+}
+
+// TestShimBuffersAvoidVMPages expects EFAULT for buffers in the pages an
+// spt process has no mapping for, where the VM keeps its GDT and page
+// tables, and in the shim's pages, as the kernel returns for unmapped
+// memory.
+func TestShimBuffersAvoidVMPages(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		nr   uint64
+		args []uint64
+	}{
+		{"clock_gettime into the PML4", unix.SYS_CLOCK_GETTIME, []uint64{1, pml4Addr}},
+		{"console write of the page tables", unix.SYS_WRITE, []uint64{1, pt0Addr, 8}},
+		{"pwrite64 of the shim's kernel page", unix.SYS_PWRITE64, []uint64{7, shimKernelAddr, 512, 0}},
+		{"pread64 into the entry code", unix.SYS_PREAD64, []uint64{7, shimSyscallAddr, 512, 0}},
+		{"read across the stack page", unix.SYS_READ, []uint64{8, shimStackAddr - 16, 64}},
+	} {
+		f := newSPTFixture(t)
+		_, ret, err := f.syscall(c.nr, c.args...)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if ret != errnoResult(unix.EFAULT) {
+			t.Errorf("%s returned %#x, want -EFAULT", c.name, ret)
+		}
+		if len(f.kernel) != 0 || f.console.Len() != 0 {
+			t.Errorf("%s reached the kernel or the console", c.name)
+		}
+	}
+}
+
+// TestShimSyscallNumberLow32 expects the call in the low 32 bits of RAX,
+// as Linux takes it.
+func TestShimSyscallNumberLow32(t *testing.T) {
+	f := newSPTFixture(t)
+	copy(f.mem[0x200000:], "hi")
+	halt, ret, err := f.syscall(1<<32|unix.SYS_WRITE, 1, 0x200000, 2)
+	if halt != nil || err != nil || ret != 2 || f.console.String() != "hi" {
+		t.Errorf("halt %+v, ret %d, error %v, console %q; want a 2-byte write", halt, ret, err, f.console)
+	}
+}
+
+func TestShimArchPrctlRejectsKernelBase(t *testing.T) {
+	f := newSPTFixture(t)
+	for _, base := range []uint64{1 << 63, 0xffff800000000000, userSpaceTop} {
+		_, ret, err := f.syscall(unix.SYS_ARCH_PRCTL, archSetFS, base)
+		if err != nil || ret != errnoResult(unix.EPERM) {
+			t.Errorf("base %#x: ret %#x, error %v; want -EPERM", base, ret, err)
+		}
+	}
+	if f.fsBase != 0 {
+		t.Errorf("FS base set to %#x", f.fsBase)
+	}
+}
+
+// TestShimEpollBounds expects Linux's limits: maxevents is an int up to
+// INT_MAX/12, and only the events that can be ready need room.
+func TestShimEpollBounds(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		events    uint64
+		maxEvents uint64
+		want      uint64
+	}{
+		{"100000 events", 0x200000, 100000, 0},
+		{"high bits", 0x200000, 1<<32 | 1, 0},
+		{"room for one event at the end", 4<<20 - epollEventSize, 2, 0},
+		{"zero", 0x200000, 0, errnoResult(unix.EINVAL)},
+		{"negative", 0x200000, 0xffffffff, errnoResult(unix.EINVAL)},
+		{"past the end", 4 << 20, 1, errnoResult(unix.EFAULT)},
+	} {
+		f := newSPTFixture(t)
+		f.ret = 0
+		_, ret, err := f.syscall(unix.SYS_EPOLL_PWAIT, 5, c.events, c.maxEvents, 0, 0, 8)
+		if err != nil || ret != c.want {
+			t.Errorf("%s: ret %#x, error %v; want %#x", c.name, ret, err, c.want)
+		}
+	}
+}
+
+func TestSignalStatusSPT(t *testing.T) {
+	if got := (&SignalError{Signal: unix.SIGTERM}).ExitStatus(); got != 1 {
+		t.Errorf("hvt SIGTERM status %d, want 1", got)
+	}
+	if got := (&SignalError{Signal: unix.SIGTERM, SPT: true}).ExitStatus(); got != 143 {
+		t.Errorf("spt SIGTERM status %d, want 143", got)
+	}
+}
+
+// TestLimitToGuest maps 3 MiB of a 4 MiB allocation: the second 2 MiB
+// page becomes a 4 KiB table whose pages stop at 3 MiB.
+func TestLimitToGuest(t *testing.T) {
+	const alloc, guest = 4 << 20, 3 << 20
+	mem := make([]byte, alloc)
+	writePageTables(mem, alloc, true)
+	limitToGuest(mem, guest, alloc)
+	mapUserPages(mem, alloc, shimStackAddr, shimKernelAddr)
+	le := binary.LittleEndian
+	if pde := le.Uint64(mem[pdAddr+8:]); pde&^(pteUser|pteWritable|ptePresent) != ptTailAddr {
+		t.Fatalf("PD entry for 2 MiB = %#x, want the table at %#x", pde, ptTailAddr)
+	}
+	lastIn := le.Uint64(mem[ptTailAddr+255*8:]) // 0x2FF000
+	if lastIn&^0xFFF != 0x2FF000 || lastIn&(ptePresent|pteUser) != ptePresent|pteUser {
+		t.Errorf("page 0x2FF000 entry = %#x, want present and user", lastIn)
+	}
+	if pte := le.Uint64(mem[ptTailAddr+256*8:]); pte != 0 {
+		t.Errorf("page 0x300000, past the guest, entry = %#x, want absent", pte)
+	}
+
+	// Below 2 MiB, pages at or past the size go too.
+	mem = make([]byte, 2<<20)
+	writePageTables(mem, 2<<20, true)
+	limitToGuest(mem, 0x180000, 2<<20)
+	if pte := le.Uint64(mem[pt0Addr+0x180*8:]); pte != 0 {
+		t.Errorf("page 0x180000 entry = %#x, want absent", pte)
+	}
+	if pte := le.Uint64(mem[pt0Addr+0x17F*8:]); pte&ptePresent == 0 {
+		t.Errorf("page 0x17F000 entry = %#x, want present", pte)
 	}
 }

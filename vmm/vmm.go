@@ -44,7 +44,12 @@ type Config struct {
 
 // SignalError reports that the guest was stopped by a signal to the
 // tender.
-type SignalError struct{ Signal syscall.Signal }
+type SignalError struct {
+	Signal syscall.Signal
+	// SPT is set for an spt unikernel, whose tender solo5-spt dies of
+	// every signal that ends it.
+	SPT bool
+}
 
 func (e *SignalError) Error() string {
 	if e.Signal == unix.SIGINT || e.Signal == unix.SIGTERM {
@@ -55,9 +60,10 @@ func (e *SignalError) Error() string {
 
 // ExitStatus returns the tender's exit status. It is 1 for SIGINT and
 // SIGTERM, which solo5-hvt handles. Any other signal N kills solo5-hvt, so
-// it is 128+N, the status a shell reports for that death.
+// it is 128+N, the status a shell reports for that death. For an spt
+// unikernel it is 128+N for every signal, as solo5-spt dies of them all.
 func (e *SignalError) ExitStatus() int {
-	if e.Signal == unix.SIGINT || e.Signal == unix.SIGTERM {
+	if !e.SPT && (e.Signal == unix.SIGINT || e.Signal == unix.SIGTERM) {
 		return 1
 	}
 	return 128 + int(e.Signal)
@@ -232,7 +238,8 @@ func run(spec guestSpec, cfg Config) (int, error) {
 			defer close(exited)
 			select {
 			case s := <-sigs:
-				m.requestStop(&SignalError{Signal: s.(syscall.Signal)})
+				m.requestStop(&SignalError{Signal: s.(syscall.Signal),
+					SPT: m.spec.kernel.Target == abi.TargetSPT})
 			case <-done:
 			}
 		}()
@@ -534,20 +541,32 @@ func (m *machine) loop() (int, error) {
 			return 1, *m.stopErr.Load()
 		}
 
+		var halt *Halt
 		if err := v.run(); err != nil {
-			if err := runFailure(err, v.rip); err != nil {
-				return 1, err
+			if !errors.Is(err, unix.EFAULT) || m.spec.kernel.Target != abi.TargetSPT {
+				if err := runFailure(err, v.rip); err != nil {
+					return 1, err
+				}
+				continue
 			}
-			continue
+			// Some kernels report a guest write to memory the tender
+			// mapped read-only as EFAULT. It happens where a 2 MiB guest
+			// page holds a read-only segment's end and writable data, and
+			// an spt process gets SIGSEGV for it.
+			halt = &Halt{Status: statusSIGSEGV, Reason: fmt.Sprintf(
+				"guest wrote to read-only memory at rip=%#x, exiting as "+
+					"solo5-spt would on SIGSEGV", v.rip())}
 		}
 
-		halt, err := m.handleExit(v.runMap)
-		if err != nil {
-			var ee *ExitError
-			if errors.As(err, &ee) {
-				ee.RIP = v.rip()
+		if halt == nil {
+			var err error
+			if halt, err = m.handleExit(v.runMap); err != nil {
+				var ee *ExitError
+				if errors.As(err, &ee) {
+					ee.RIP = v.rip()
+				}
+				return 1, err
 			}
-			return 1, err
 		}
 		if halt != nil {
 			if halt.Reason != "" {

@@ -3,13 +3,16 @@
  * its first argument. An spt process gets #GP, so SIGSEGV (139), for hlt,
  * cli, rdmsr, in, out, int $0x30 and a control register move. int3 gives
  * SIGTRAP (133). int $0x80 is the i386 system call, which the seccomp
- * filter's architecture check kills with SIGSYS (159). An spt guest in a
- * VM runs in ring 3 and must end with the same status.
+ * filter's architecture check kills with SIGSYS (159). "abovetop" stores
+ * just past the guest's memory, which an spt process has not mapped
+ * (139). An spt guest in a VM runs in ring 3 and must end with the same
+ * status.
  */
 #include "args.h"
 
 static const char *const names[] = {
     "hlt", "cli", "rdmsr", "in", "out", "int3", "int80", "int30", "movcr3",
+    "abovetop",
 };
 
 int guest_main(const struct guest_start_info *info)
@@ -40,6 +43,9 @@ int guest_main(const struct guest_start_info *info)
         case 6: __asm__ __volatile__("int $0x80" : : "a"(1) : "memory"); break;
         case 7: __asm__ __volatile__("int $0x30"); break;
         case 8: __asm__ __volatile__("mov %%cr3, %%rax" : : : "rax"); break;
+        case 9:
+            *(volatile uint8_t *)(info->heap_start + info->heap_size) = 1;
+            break;
         }
         guest_printf("FAILURE: %s did not fault\n", word);
         return GUEST_EXIT_FAILURE;
