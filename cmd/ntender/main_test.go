@@ -242,13 +242,6 @@ func TestLinkNamesRunGuests(t *testing.T) {
 // solo5-hvt, and 128+N for the signals that kill solo5-hvt, with one
 // message line and no Go runtime output.
 func TestSignalsStopHVTGuest(t *testing.T) {
-	bench := guests.Binary("bench", guests.TargetHVT)
-	if _, err := os.Stat(bench); err != nil {
-		guests.SkipOrFail(t, "guest not built, run make -C tests/guests: "+err.Error())
-	}
-	if err := tender.ProbeKVM(); err != nil {
-		guests.SkipOrFail(t, "hvt needs KVM: "+err.Error())
-	}
 	tests := []struct {
 		signal syscall.Signal
 		status int
@@ -261,21 +254,7 @@ func TestSignalsStopHVTGuest(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.signal.String(), func(t *testing.T) {
-			cmd := exec.Command(ntenderBin, "--mode=hvt", "--mem=4", bench, "calls", "1000000000")
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			stdout, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			// The guest's first console line means the vCPU runs.
-			if _, err := bufio.NewReader(stdout).ReadString('\n'); err != nil {
-				t.Fatalf("reading the guest's first line: %v", err)
-			}
-			go io.Copy(io.Discard, stdout)
+			cmd, stderr := startRunningHVT(t)
 			if err := cmd.Process.Signal(tt.signal); err != nil {
 				t.Fatal(err)
 			}
@@ -293,10 +272,12 @@ func TestSignalsStopHVTGuest(t *testing.T) {
 	}
 }
 
-// TestStopContinueHVT stops and continues a running hvt tender, as job
-// control and a cgroup freeze do, and expects it to run on under its
-// seccomp filter and then end cleanly on SIGTERM.
-func TestStopContinueHVT(t *testing.T) {
+// startRunningHVT starts the hvt bench guest on a long call loop with
+// extra as inherited files and returns once the guest has printed its
+// first line, which comes after the tender installed its filter. The
+// returned buffer collects the tender's stderr.
+func startRunningHVT(t *testing.T, extra ...*os.File) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
 	bench := guests.Binary("bench", guests.TargetHVT)
 	if _, err := os.Stat(bench); err != nil {
 		guests.SkipOrFail(t, "guest not built, run make -C tests/guests: "+err.Error())
@@ -305,6 +286,7 @@ func TestStopContinueHVT(t *testing.T) {
 		guests.SkipOrFail(t, "hvt needs KVM: "+err.Error())
 	}
 	cmd := exec.Command(ntenderBin, "--mode=hvt", "--mem=4", bench, "calls", "1000000000")
+	cmd.ExtraFiles = extra
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
@@ -318,6 +300,14 @@ func TestStopContinueHVT(t *testing.T) {
 		t.Fatalf("reading the guest's first line: %v", err)
 	}
 	go io.Copy(io.Discard, stdout)
+	return cmd, &stderr
+}
+
+// TestStopContinueHVT stops and continues a running hvt tender, as job
+// control and a cgroup freeze do, and expects it to run on under its
+// seccomp filter and then end cleanly on SIGTERM.
+func TestStopContinueHVT(t *testing.T) {
+	cmd, stderr := startRunningHVT(t)
 	for range 5 {
 		if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 			t.Fatal(err)
@@ -513,35 +503,16 @@ func TestExecHeapWarnsInBothBackends(t *testing.T) {
 // expects it closed while the guest runs: under the filter the tender has
 // no use for descriptors it did not open itself.
 func TestInheritedFdClosedHVT(t *testing.T) {
-	bench := guests.Binary("bench", guests.TargetHVT)
-	if _, err := os.Stat(bench); err != nil {
+	extra, err := os.Open(guests.Binary("bench", guests.TargetHVT))
+	if err != nil {
 		guests.SkipOrFail(t, "guest not built, run make -C tests/guests: "+err.Error())
 	}
-	if err := tender.ProbeKVM(); err != nil {
-		guests.SkipOrFail(t, "hvt needs KVM: "+err.Error())
-	}
-	extra, err := os.Open(bench)
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer extra.Close()
-	cmd := exec.Command(ntenderBin, "--mode=hvt", "--mem=4", bench, "calls", "1000000000")
-	cmd.ExtraFiles = []*os.File{extra}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, _ := startRunningHVT(t, extra)
 	defer func() {
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
 	}()
-	if _, err := bufio.NewReader(stdout).ReadString('\n'); err != nil {
-		t.Fatalf("reading the guest's first line: %v", err)
-	}
-	go io.Copy(io.Discard, stdout)
 	// The guest's first line comes after the filter is installed.
 	link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/3", cmd.Process.Pid))
 	if err == nil {
