@@ -39,9 +39,12 @@ guests:
 # The tests need root, /dev/kvm, tap devices, network namespaces and, for
 # runnc, Debian's docker.io (they start a private dockerd); with
 # NTENDER_REQUIRE_ALL=1 a missing one fails the run instead of skipping.
+# Packages run one at a time (-p 1): many start VMs, containers or a
+# Docker engine, and on a small machine one package's load otherwise
+# stretches another's start-up past what its checks allow.
 test: all
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -p 1 -count=1 -timeout 20m ./...
 
 # Boot the bundled hello guest under both backends.
 demo: all
