@@ -63,13 +63,19 @@ const caseTimeout = 60 * time.Second
 // tender process with the seccomp filter installed, and checks the exit
 // status and output the table expects.
 func TestGuestTable(t *testing.T) {
+	runGuestTable(t, guests.TargetHVT)
+}
+
+// runGuestTable runs every case of the shared guest table for target
+// under the hvt backend, with the seccomp filter, pinging the net cases.
+func runGuestTable(t *testing.T, target string) {
 	requireKVM(t)
 	cases, err := guests.Cases()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range cases {
-		if c.Target != guests.TargetHVT {
+		if c.Target != target {
 			continue
 		}
 		t.Run(c.Name, func(t *testing.T) {

@@ -3,7 +3,6 @@ package vmm
 import (
 	"bytes"
 	"encoding/binary"
-	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -500,36 +499,7 @@ func TestMarkNoExecute(t *testing.T) {
 // the VM through the syscall shim, with the seccomp filter, and expects
 // what solo5-spt gives.
 func TestGuestTableSPTInVM(t *testing.T) {
-	requireKVM(t)
-	cases, err := guests.Cases()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range cases {
-		if c.Target != guests.TargetSPT {
-			continue
-		}
-		t.Run(c.Name, func(t *testing.T) {
-			if issue, ok := c.ActiveHostIssue(); ok {
-				t.Skipf("known to fail on this host: %s", issue.Reason)
-			}
-			run := startCase(t, c, "seccomp")
-			if len(c.Ping) > 0 {
-				run.waitOutput(t, "Serving ping")
-				for _, p := range c.Ping {
-					out := run.ping(t, p.Address, p.Count)
-					want := fmt.Sprintf("%d received", p.Count)
-					if !strings.Contains(out, want) {
-						t.Errorf("ping %s: output lacks %q:\n%s", p.Address, want, out)
-					}
-				}
-			}
-			status, output := run.wait(t)
-			if err := c.Check(status, output); err != nil {
-				t.Errorf("%v\ncommand: %s\noutput:\n%s", err, run.command, output)
-			}
-		})
-	}
+	runGuestTable(t, guests.TargetSPT)
 }
 
 func TestShimDoesNotAllocate(t *testing.T) {
