@@ -37,17 +37,7 @@ func TestCoreDumpPolicySize(t *testing.T) {
 }
 
 func TestCoreDumpFilterDecisions(t *testing.T) {
-	const (
-		allow = retAllow
-		kill  = retKillProcess
-		nosys = retErrno | uint32(unix.ENOSYS)
-	)
-	cases := []struct {
-		name string
-		nr   int
-		args []uint64
-		want uint32
-	}{
+	cases := []filterCase{
 		{"KVM_GET_SREGS on the vCPU", unix.SYS_IOCTL, []uint64{7, kvmGetSregsIoctl}, allow},
 		{"KVM_GET_SREGS on another fd", unix.SYS_IOCTL, []uint64{8, kvmGetSregsIoctl}, kill},
 		{"KVM_RUN on the vCPU", unix.SYS_IOCTL, []uint64{7, kvmRunIoctl}, allow},
@@ -66,11 +56,7 @@ func TestCoreDumpFilterDecisions(t *testing.T) {
 		{"unlinkat", unix.SYS_UNLINKAT, []uint64{31}, kill},
 	}
 	vm := filterVM(t, hvtPolicy(coreTestFds()))
-	for _, c := range cases {
-		if got := evalFilter(t, vm, auditArchX8664, c.nr, c.args...); got != c.want {
-			t.Errorf("%s: filter returned %#x, want %#x", c.name, got, c.want)
-		}
-	}
+	checkDecisions(t, vm, cases)
 
 	// Without --dumpcore, none of this is allowed.
 	vm = filterVM(t, hvtPolicy(testFds))

@@ -84,19 +84,35 @@ func evalFilter(t *testing.T, vm *bpf.VM, arch uint32, nr int, args ...uint64) u
 	return uint32(ret)
 }
 
+// Filter results the decision tables expect.
+const (
+	allow = retAllow
+	kill  = retKillProcess
+	nosys = retErrno | uint32(unix.ENOSYS)
+)
+
+// filterCase is one system call with its arguments and the filter result
+// it should get.
+type filterCase struct {
+	name string
+	nr   int
+	args []uint64
+	want uint32
+}
+
+// checkDecisions runs each case through the filter in vm.
+func checkDecisions(t *testing.T, vm *bpf.VM, cases []filterCase) {
+	t.Helper()
+	for _, c := range cases {
+		if got := evalFilter(t, vm, auditArchX8664, c.nr, c.args...); got != c.want {
+			t.Errorf("%s: filter returned %#x, want %#x", c.name, got, c.want)
+		}
+	}
+}
+
 func TestFilterDecisions(t *testing.T) {
 	vm := filterVM(t, hvtPolicy(testFds))
-	const (
-		allow = retAllow
-		kill  = retKillProcess
-		nosys = retErrno | uint32(unix.ENOSYS)
-	)
-	cases := []struct {
-		name string
-		nr   int
-		args []uint64
-		want uint32
-	}{
+	cases := []filterCase{
 		{"KVM_RUN on the vCPU", unix.SYS_IOCTL, []uint64{7, kvmRunIoctl}, allow},
 		{"KVM_GET_REGS on the vCPU", unix.SYS_IOCTL, []uint64{7, kvmGetRegsIoctl}, allow},
 		{"KVM_RUN on another fd", unix.SYS_IOCTL, []uint64{8, kvmRunIoctl}, kill},
@@ -150,11 +166,7 @@ func TestFilterDecisions(t *testing.T) {
 		{"epoll_ctl", unix.SYS_EPOLL_CTL, nil, kill},
 		{"x32 ABI read", unix.SYS_READ | 0x40000000, []uint64{5}, kill},
 	}
-	for _, c := range cases {
-		if got := evalFilter(t, vm, auditArchX8664, c.nr, c.args...); got != c.want {
-			t.Errorf("%s: filter returned %#x, want %#x", c.name, got, c.want)
-		}
-	}
+	checkDecisions(t, vm, cases)
 
 	// A call from another architecture (i386 int 0x80) must not pass as
 	// the x86_64 call with the same number.
