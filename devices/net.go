@@ -68,8 +68,8 @@ func OpenTap(dev abi.Device, iface string, mac net.HardwareAddr) (*Net, error) {
 	}
 
 	// The interface must exist before TUNSETIFF, which would create a
-	// tap of that name. Whether it is a tap comes before whether it is
-	// up, so that a veth that is down is not first told to come up.
+	// tap of that name. Whether it is a tap is checked before whether it
+	// is up, so that a veth that is down gets the not-a-tap error.
 	flags, err := interfaceFlags(iface)
 	if err != nil {
 		return nil, err

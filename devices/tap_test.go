@@ -434,7 +434,7 @@ func TestOpenTapRejectsNonTap(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		// A bridge that is down is still not a tap, and says so first.
+		// A bridge that is down is still not a tap, and the error reports that first.
 		down := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "br1"}}
 		if err := netlink.LinkAdd(down); err != nil {
 			t.Fatal(err)

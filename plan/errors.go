@@ -8,8 +8,8 @@ import (
 // ErrHelp is returned by ParseArgs for --help or -h.
 var ErrHelp = errors.New("help requested")
 
-// ErrVersion is returned by ParseArgs for --version, which the upstream
-// tenders answer with their version and ABI version.
+// ErrVersion is returned by ParseArgs for --version. The upstream
+// tenders print their version and ABI version for it.
 var ErrVersion = errors.New("version requested")
 
 // UsageError is a mistake on the command line: a malformed option, or a

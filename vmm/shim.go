@@ -40,7 +40,7 @@ import (
 // at the top. The shim's pages sit just below 0x100000.
 //
 // NOTE: in an spt process 0xFB000-0xFFFFF is ordinary guest memory; here
-// the shim owns it. A guest that touches it there sees the call frame,
+// the shim owns it. A guest that touches it there reads the call frame,
 // faults on the entry code or the ring 0 pages, or gets EFAULT for a
 // buffer there. Solo5 guests leave that range unused. kvm_pvm also runs
 // int $0x1a in ring 3 without a fault, where a process gets SIGSEGV.
@@ -156,7 +156,8 @@ var shimArgRegs = [6]struct{ rex, reg byte }{
 // (this project's CI host) runs it in ring 3 instead, where SYSRETQ would
 // fault, so the code checks CS and jumps back to RCX there. Either way
 // it changes only RAX besides RCX and R11, which SYSCALL clobbers, and it
-// uses no stack.
+// uses no stack. The ring 3 path also leaves the arithmetic flags of its
+// test, where SYSRETQ restores them from R11.
 //
 // NOTE: CI runs only the ring 3 path. The SYSRETQ path is checked by its
 // encoding, not by a run on a KVM that follows the architecture.
@@ -193,9 +194,9 @@ func shimFaultStubs(ports uint8) []byte {
 
 // shimIDT returns 64-bit interrupt gates (Intel SDM vol. 3, 6.14.1) for
 // the stubs at stubs, in the kernel code segment, all on IST1. INT3,
-// INTO and int $0x80 have DPL 3 so that ring 3 can raise them, as on
-// Linux; the other gates have DPL 0, so an INT n from the guest raises
-// #GP, as in a process.
+// INTO and int $0x80 have DPL 3, so ring 3 can raise them, as on Linux.
+// The other gates have DPL 0, so an INT n from the guest raises #GP, as
+// in a process.
 func shimIDT(stubs uint64) []byte {
 	idt := make([]byte, 0, shimIDTEntries*16)
 	for v := range uint64(shimIDTEntries) {
@@ -435,10 +436,11 @@ func (s *sptCalls) handle(nr uint64) (*Halt, error) {
 }
 
 // guestBuffer returns the guest buffer [gpa, gpa+size) that a system call
-// may read, or write if writable. Besides leaving guest memory, a buffer
-// may not touch the pages below 0x10000, which an spt process does not
-// have mapped (the VM's GDT and page tables are there), or the shim's
-// pages, which the guest could otherwise reach through the tender.
+// may read, or write if writable. The buffer must lie in guest memory and
+// stay off two ranges, as unmapped memory in a process would. One is the
+// pages below 0x10000, where the VM keeps its GDT and page tables. The
+// other is the shim's pages, which the guest would reach through the
+// tender otherwise.
 func (s *sptCalls) guestBuffer(gpa, size uint64, writable bool) ([]byte, error) {
 	end := gpa + size
 	if end < gpa || gpa < sptUnmappedEnd ||

@@ -132,7 +132,7 @@ func Headers(memSize uint64, regs *Registers) []byte {
 }
 
 // mustWrite appends the fixed-size value v. binary.Write fails only for
-// values without a fixed size, which the callers never pass.
+// values without a fixed size, and mustWrite panics on such a value.
 func mustWrite(b *bytes.Buffer, v any) {
 	if err := binary.Write(b, binary.LittleEndian, v); err != nil {
 		panic(err)
