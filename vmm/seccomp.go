@@ -336,9 +336,6 @@ func addRule(filter *seccomp.ScmpFilter, r Rule) error {
 // installFilter loads rules into the kernel for every thread of the
 // process. It cannot be undone.
 func installFilter(rules []Rule) error {
-	if err := limitMallocArenas(); err != nil {
-		return err
-	}
 	// Setting GOMAXPROCS explicitly stops the runtime (Go 1.25 and later)
 	// from re-reading CPU affinity and cgroup limits every second, which
 	// would call sched_getaffinity and openat.

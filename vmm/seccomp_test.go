@@ -251,6 +251,10 @@ func runtimeUnderFilter() int {
 		println("startNetpoller:", err.Error())
 		return 2
 	}
+	if err := limitMallocArenas(); err != nil {
+		println("limitMallocArenas:", err.Error())
+		return 2
+	}
 	open, err := openFds()
 	if err != nil {
 		println("openFds:", err.Error())

@@ -169,6 +169,13 @@ func run(spec guestSpec, cfg Config) (int, error) {
 		cfg.Stdout = os.Stdout
 	}
 
+	// The arena limit goes first, before this function starts threads:
+	// a thread that is counting CPUs for a new arena when the filter goes
+	// on dies on a read of /sys/devices/system/cpu/online.
+	if err := limitMallocArenas(); err != nil {
+		return 1, err
+	}
+
 	// The vCPU must be set up and run from one OS thread.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
